@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { UsageError } from './errors.ts';
+
+/**
+ * All configuration, from the environment, validated in one place.
+ * Defaults are the embedded ones: a Redis Chancery starts itself, a SQLite file, a file outbox.
+ */
+const envSchema = z.object({
+  /** Working folder for the database, managed Redis, outbox and stored documents. */
+  CHANCERY_HOME: z.string().default('var'),
+  /** Folder of template files. */
+  CHANCERY_TEMPLATES: z.string().default('templates'),
+  /** Registry file loaded when the store has none yet (the demo's seed). */
+  CHANCERY_REGISTRY: z.string().default('seeds/registry.json'),
+  /** A Redis to use instead of the managed one; when set Chancery never starts redis-server. */
+  REDIS_URL: z.string().url().optional(),
+  /** Any SMTP relay (smtp://user:pass@host:port); unset, messages go to the file outbox. */
+  SMTP_URL: z.string().url().optional(),
+  /** PostgreSQL later; SQLite file under CHANCERY_HOME when unset. */
+  DATABASE_URL: z.string().optional(),
+  MAIL_FROM: z.string().default('Secretariat of the Conference of the Parties <untoc.cop@unodc.org>'),
+  MAIL_REPLY_TO: z.string().default('untoc.cop@unodc.org'),
+  /** Domain used in deterministic Message-IDs. */
+  MESSAGE_ID_DOMAIN: z.string().default('chancery.unodc.org'),
+  /** Duty station time zone: reply-by dates are calendar dates there. */
+  DUTY_STATION_TZ: z.string().default('Europe/Vienna'),
+  /** Prefix of every BullMQ queue key, so a Redis Cluster can hold them in one slot. */
+  QUEUE_PREFIX: z.string().default('{chancery}'),
+  SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+  /** Global send rate limit, messages per minute; 0 means none. */
+  SEND_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+});
+
+export type Config = z.infer<typeof envSchema> & {
+  paths: { home: string; db: string; redis: string; outbox: string; documents: string; templates: string };
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UsageError(`configuration: ${issue.path.join('.')} ${issue.message}`);
+  }
+  const c = parsed.data;
+  const home = path.resolve(c.CHANCERY_HOME);
+  return {
+    ...c,
+    paths: {
+      home,
+      db: path.join(home, 'chancery.db'),
+      redis: path.join(home, 'redis'),
+      outbox: path.join(home, 'outbox'),
+      documents: path.join(home, 'documents'),
+      templates: path.resolve(c.CHANCERY_TEMPLATES),
+    },
+  };
+}
