@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # npm ci trips over msgpackr-extract's optional platform packages missing from the lock file; install honours the lock.
+  npm install --no-audit --no-fund
 fi
 
 missing=()
