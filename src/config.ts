@@ -31,6 +31,15 @@ const envSchema = z.object({
   SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
   /** Global send rate limit, messages per minute; 0 means none. */
   SEND_RATE_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+  /** First retry delay after a transient SMTP failure (4xx, connection); doubles each attempt. */
+  SEND_BACKOFF_MS: z.coerce.number().int().min(1).default(30_000),
+  /** Render jobs one worker process takes at once (pdfkit is synchronous: run one process per core). */
+  RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /**
+   * BullMQ job lock: a job held by a worker that died is handed to another one after this long
+   * (and the stalled check runs at this interval).
+   */
+  WORKER_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
 });
 
 export type Config = z.infer<typeof envSchema> & {

@@ -1,6 +1,20 @@
 import type { Command } from 'commander';
+import { registerCampaignCommands } from './campaign.ts';
+import { registerDemoCommands } from './demo.ts';
+import { registerPreviewCommands } from './preview.ts';
+import { registerRedisCommands } from './redis.ts';
+import { registerRegistryCommands } from './registry.ts';
+import { registerTemplateCommands } from './template.ts';
+import { registerWorkerCommands } from './worker.ts';
 
 /** One file per command group; each adds its sub-commands to the program. */
 export function registerCommands(program: Command): void {
   void program;
+  registerRedisCommands(program);
+  registerRegistryCommands(program);
+  registerTemplateCommands(program);
+  registerCampaignCommands(program);
+  registerWorkerCommands(program);
+  registerPreviewCommands(program);
+  registerDemoCommands(program);
 }

@@ -1,0 +1,385 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { UnrecoverableError } from 'bullmq';
+import { classifySmtpError } from '../mail/index.ts';
+import { chooseVersion, mergeDocument } from '../merge/index.ts';
+import { enqueueDispatches, jobIdFor, type RenderPayload, type SendPayload } from '../queue/queues.ts';
+import { getRecipient, recipientFingerprint, recipientSchema, type Recipient } from '../registry/index.ts';
+import { renderDocument } from '../render/index.ts';
+import { appendEvent } from '../store/events.ts';
+import type { DispatchState } from '../store/schema.ts';
+import { nowIso, writeTx, type Trx } from '../store/tx.ts';
+import { loadTemplateVersions } from '../templates/index.ts';
+import type { ApprovalDetail } from './approval.ts';
+import type { DispatchContext, JobInfo } from './context.ts';
+import { pauseFromWorker } from './lifecycle.ts';
+import { noteMessage } from './message.ts';
+import { getCampaign, getDispatch, mergeOptionsOf, TERMINAL_STATES } from './repo.ts';
+
+/**
+ * The two worker steps, as plain functions of (context, payload, job facts). The BullMQ workers
+ * in workers/ only bind them. Every decision is taken from the store, never from the job:
+ * a job may be delivered twice, late, or after the campaign was paused or cancelled.
+ */
+
+export type StepOutcome =
+  | 'rendered'
+  | 'sent'
+  | 'failed'
+  | 'deferred'
+  | 'skipped-done'
+  | 'skipped-paused'
+  | 'skipped-held'
+  | 'paused-campaign'
+  | 'missing';
+
+/** var/documents/<campaign>/<dispatch>.pdf */
+export function documentPath(ctx: DispatchContext, campaignId: string, dispatchId: string): string {
+  return path.join(ctx.cfg.paths.documents, campaignId, `${dispatchId}.pdf`);
+}
+
+/** Writes to a temporary name, flushes, renames: a reader never sees half a PDF. */
+function writeFileAtomic(file: string, bytes: Buffer): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, bytes);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+function message(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 1000);
+}
+
+async function markFailed(trx: Trx, ctx: DispatchContext, d: { id: string; campaign_id: string }, from: DispatchState[], error: string, extra: { smtp_response?: string | null; possible_duplicate?: number; data?: Record<string, unknown> } = {}): Promise<boolean> {
+  const at = nowIso();
+  const res = await trx
+    .updateTable('dispatches')
+    .set({
+      state: 'failed',
+      error,
+      claim_job: null,
+      updated_at: at,
+      ...(extra.smtp_response !== undefined ? { smtp_response: extra.smtp_response } : {}),
+      ...(extra.possible_duplicate ? { possible_duplicate: 1 } : {}),
+    })
+    .where('id', '=', d.id)
+    .where('state', 'in', from)
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return false;
+  await appendEvent(trx, { type: 'dispatch.failed', campaignId: d.campaign_id, dispatchId: d.id, actor: ctx.actor, at, data: { error, ...(extra.smtp_response ? { smtp_response: extra.smtp_response } : {}), ...(extra.data ?? {}) } });
+  await completeIfDone(trx, ctx, d.campaign_id);
+  return true;
+}
+
+/** The campaign is done once every dispatch is sent, failed or cancelled. */
+async function completeIfDone(trx: Trx, ctx: DispatchContext, campaignId: string): Promise<void> {
+  const open = await trx
+    .selectFrom('dispatches')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('campaign_id', '=', campaignId)
+    .where('state', 'not in', [...TERMINAL_STATES])
+    .executeTakeFirst();
+  if (Number(open?.n ?? 0) > 0) return;
+  const at = nowIso();
+  const res = await trx.updateTable('campaigns').set({ state: 'done', state_reason: null, updated_at: at }).where('id', '=', campaignId).where('state', '=', 'sending').executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 1) {
+    const counts = await trx.selectFrom('dispatches').select(['state']).select((eb) => eb.fn.countAll<number>().as('n')).where('campaign_id', '=', campaignId).groupBy('state').execute();
+    await appendEvent(trx, { type: 'campaign.completed', campaignId, actor: ctx.actor, at, data: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) });
+  }
+}
+
+/**
+ * Render step: merge the approved template with the recipient, render the PDF, keep it under
+ * var/documents with its hash, page count and the recipient snapshot, then enqueue the send job.
+ */
+export async function processRender(ctx: DispatchContext, payload: RenderPayload, job: JobInfo): Promise<StepOutcome> {
+  const d = await getDispatch(ctx.db, payload.dispatchId);
+  if (!d) return 'missing';
+  const campaign = await getCampaign(ctx.db, d.campaign_id);
+  if (d.state === 'rendered') {
+    // Rendered by an earlier delivery of this job that died before enqueuing the send job.
+    await enqueueDispatches(ctx.queues, 'send', [{ campaignId: d.campaign_id, dispatchId: d.id }], campaign.enqueue_round);
+    return 'skipped-done';
+  }
+  if (d.state !== 'pending' && d.state !== 'queued') return 'skipped-done';
+  if (campaign.state !== 'sending') return 'skipped-paused';
+
+  const recipient = await getRecipient(ctx.db, d.recipient_id);
+  const approved = campaign.approval_detail ? (JSON.parse(campaign.approval_detail) as ApprovalDetail) : undefined;
+  if (!recipient || !approved || approved.recipients[d.recipient_id] !== recipientFingerprint(recipient)) {
+    await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: recipient ${d.recipient_id} ${recipient ? 'changed' : 'was removed from the registry'}`);
+    return 'paused-campaign';
+  }
+  const versions = await loadTemplateVersions(ctx.cfg.paths.templates, campaign.template_id);
+  const template = chooseVersion(versions, recipient);
+  if (template && approved.templates[template.meta.language] !== template.sha256) {
+    await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: template ${campaign.template_id}.${template.meta.language} changed`);
+    return 'paused-campaign';
+  }
+
+  let rendered;
+  let subject: string;
+  try {
+    if (!template) throw new Error(`no ${recipient.language} version of template ${campaign.template_id} and no fallback`);
+    const merged = mergeDocument(template, recipient, mergeOptionsOf(campaign));
+    subject = merged.subject;
+    rendered = await renderDocument(merged);
+  } catch (err) {
+    // Preflight renders every letter before approval, so this is rare; retrying will not help.
+    await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['pending', 'queued'], `render: ${message(err)}`));
+    throw new UnrecoverableError(`render ${d.id}: ${message(err)}`);
+  }
+
+  const file = documentPath(ctx, campaign.id, d.id);
+  writeFileAtomic(file, rendered.bytes);
+  const at = nowIso();
+  const stored = await writeTx(ctx.db, async (trx) => {
+    const res = await trx
+      .updateTable('dispatches')
+      .set({
+        state: 'rendered',
+        recipient_snapshot: JSON.stringify(recipient),
+        language: template.meta.language,
+        template_id: template.meta.id,
+        template_version: template.meta.version,
+        template_sha256: template.sha256,
+        subject,
+        pdf_sha256: rendered.sha256,
+        pages: rendered.pages,
+        pdf_path: path.relative(ctx.cfg.paths.home, file),
+        error: null,
+        rendered_at: at,
+        updated_at: at,
+      })
+      .where('id', '=', d.id)
+      .where('state', 'in', ['pending', 'queued'])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    await appendEvent(trx, {
+      type: 'dispatch.rendered',
+      campaignId: campaign.id,
+      dispatchId: d.id,
+      actor: ctx.actor,
+      at,
+      data: {
+        language: template.meta.language,
+        template_id: template.meta.id,
+        template_version: template.meta.version,
+        template_sha256: template.sha256,
+        pdf_sha256: rendered.sha256,
+        pages: rendered.pages,
+        job: job.id,
+      },
+    });
+    return true;
+  });
+  if (!stored) return 'skipped-done';
+  await enqueueDispatches(ctx.queues, 'send', [{ campaignId: campaign.id, dispatchId: d.id }], campaign.enqueue_round);
+  return 'rendered';
+}
+
+/** Job states in which another job still owns a dispatch it claimed. */
+const LIVE_JOB_STATES = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/**
+ * Send step. Exactly once per government:
+ * - claim in the store (queued|rendered -> sending, only while the campaign is sending);
+ *   no affected row means someone else has it, it is done, or the campaign is paused;
+ * - sent already: nothing;
+ * - found in 'sending' with no live job behind it (a crash between claim and record): resent
+ *   with the same Message-ID and marked possible_duplicate, with an event;
+ * - after the server accepts: sent + Message-ID + the server's reply.
+ */
+export async function processSend(ctx: DispatchContext, payload: SendPayload, job: JobInfo): Promise<StepOutcome> {
+  if (!ctx.mailer) throw new Error('processSend needs a mailer in its context');
+  const d0 = await getDispatch(ctx.db, payload.dispatchId);
+  if (!d0) return 'missing';
+  if ((TERMINAL_STATES as readonly string[]).includes(d0.state)) return 'skipped-done';
+  if (d0.state === 'pending' || d0.state === 'queued') {
+    if (!d0.pdf_sha256) return 'skipped-done'; // not rendered yet: its render job enqueues the send
+  }
+  const at = nowIso();
+  let duplicate = false;
+
+  if (d0.state === 'sending') {
+    if (d0.claim_job && d0.claim_job !== job.id) {
+      const other = await ctx.queues.send.getJob(d0.claim_job);
+      const state = other ? await other.getState() : 'unknown';
+      if (LIVE_JOB_STATES.has(state)) return 'skipped-held';
+    }
+    const taken = await writeTx(ctx.db, async (trx) => {
+      const res = await trx
+        .updateTable('dispatches')
+        .set({ claim_job: job.id, possible_duplicate: 1, attempts: d0.attempts + 1, updated_at: at })
+        .where('id', '=', d0.id)
+        .where('state', '=', 'sending')
+        .where((eb) => (d0.claim_job === null ? eb('claim_job', 'is', null) : eb('claim_job', '=', d0.claim_job)))
+        .where((eb) => eb(eb.selectFrom('campaigns').select('state').where('id', '=', d0.campaign_id), '=', 'sending'))
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      await appendEvent(trx, {
+        type: 'dispatch.possible-duplicate',
+        campaignId: d0.campaign_id,
+        dispatchId: d0.id,
+        actor: ctx.actor,
+        at,
+        data: { reason: 'found in sending: the previous attempt ended between claim and record', previous_job: d0.claim_job, job: job.id },
+      });
+      return true;
+    });
+    if (!taken) return 'skipped-paused';
+    duplicate = true;
+  } else {
+    const claimed = await writeTx(ctx.db, async (trx) => {
+      const res = await trx
+        .updateTable('dispatches')
+        .set({ state: 'sending', claim_job: job.id, attempts: d0.attempts + 1, updated_at: at })
+        .where('id', '=', d0.id)
+        .where('state', 'in', ['queued', 'rendered'])
+        .where('pdf_sha256', 'is not', null)
+        .where((eb) => eb(eb.selectFrom('campaigns').select('state').where('id', '=', d0.campaign_id), '=', 'sending'))
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      await appendEvent(trx, { type: 'dispatch.sending', campaignId: d0.campaign_id, dispatchId: d0.id, actor: ctx.actor, at, data: { job: job.id, attempt: job.attemptsMade + 1 } });
+      return true;
+    });
+    if (!claimed) {
+      const now = await getDispatch(ctx.db, d0.id);
+      return now && now.state === 'sending' ? 'skipped-held' : now && (TERMINAL_STATES as readonly string[]).includes(now.state) ? 'skipped-done' : 'skipped-paused';
+    }
+  }
+
+  // From here the dispatch is ours, in 'sending'.
+  const d = (await getDispatch(ctx.db, d0.id))!;
+  const campaign = await getCampaign(ctx.db, d.campaign_id);
+  const recipient: Recipient = recipientSchema.parse(JSON.parse(d.recipient_snapshot!));
+  const pdf = fs.readFileSync(path.resolve(ctx.cfg.paths.home, d.pdf_path!));
+  // The document sent must be the one rendered and recorded: check the hash before it leaves.
+  const sha = createHash('sha256').update(pdf).digest('hex');
+  if (sha !== d.pdf_sha256) {
+    await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['sending'], `stored PDF ${d.pdf_path} does not match its recorded SHA-256`));
+    throw new UnrecoverableError(`send ${d.id}: stored PDF does not match its SHA-256`);
+  }
+  const mail = noteMessage(ctx.cfg, {
+    dispatchId: d.id,
+    reference: campaign.reference,
+    subject: d.subject ?? '',
+    language: d.language ?? recipient.language,
+    letterDate: campaign.letter_date,
+    replyBy: campaign.reply_by,
+    recipient,
+    pdf,
+  });
+
+  let result;
+  try {
+    result = await ctx.mailer.send(mail);
+  } catch (err) {
+    return handleSendError(ctx, d, job, err, duplicate);
+  }
+
+  const sentAt = nowIso();
+  const response = result.rejected.length > 0 ? `${result.response} (rejected: ${result.rejected.join(', ')})` : result.response;
+  await writeTx(ctx.db, async (trx) => {
+    const res = await trx
+      .updateTable('dispatches')
+      .set({ state: 'sent', message_id: mail.messageId, smtp_response: response, error: null, claim_job: null, sent_at: sentAt, updated_at: sentAt })
+      .where('id', '=', d.id)
+      .where('state', '=', 'sending')
+      .where('claim_job', '=', job.id)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return;
+    await appendEvent(trx, {
+      type: 'dispatch.sent',
+      campaignId: d.campaign_id,
+      dispatchId: d.id,
+      actor: ctx.actor,
+      at: sentAt,
+      data: {
+        message_id: mail.messageId,
+        smtp_response: response,
+        from: mail.from,
+        to: mail.to,
+        cc: mail.cc,
+        subject: mail.subject,
+        attachment: mail.attachments[0]?.filename,
+        pdf_sha256: d.pdf_sha256,
+        transport: ctx.mailer!.kind,
+        attempt: job.attemptsMade + 1,
+        possible_duplicate: d.possible_duplicate === 1,
+      },
+    });
+    await completeIfDone(trx, ctx, d.campaign_id);
+  });
+  return 'sent';
+}
+
+/** nodemailer's stage of the SMTP dialogue at which it failed, when it says. */
+function failedBeforeData(err: unknown): boolean {
+  const command = typeof err === 'object' && err && 'command' in err ? String((err as { command: unknown }).command) : '';
+  const code = typeof err === 'object' && err && 'code' in err ? String((err as { code: unknown }).code) : '';
+  return /^(CONN|GREETING|EHLO|HELO|LHLO|STARTTLS|AUTH|MAIL FROM|RCPT TO)/i.test(command) || ['ECONNREFUSED', 'EDNS', 'ENOTFOUND', 'EENVELOPE'].includes(code);
+}
+
+async function handleSendError(ctx: DispatchContext, d: { id: string; campaign_id: string; possible_duplicate: number }, job: JobInfo, err: unknown, duplicate: boolean): Promise<StepOutcome> {
+  const c = classifySmtpError(err);
+  const reply = c.response ?? message(err);
+  const text = `${c.code ? `${c.code} ` : ''}${message(err)}`;
+  const at = nowIso();
+  if (c.kind === 'permanent') {
+    await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['sending'], `SMTP ${text}`, { smtp_response: reply }));
+    throw new UnrecoverableError(`send ${d.id}: permanent failure: ${text}`);
+  }
+  // The server said no (a reply code) or we never reached DATA: certainly not delivered.
+  const notDelivered = c.code !== undefined || failedBeforeData(err);
+  if (c.kind === 'config') {
+    await writeTx(ctx.db, async (trx) => {
+      await trx.updateTable('dispatches').set({ state: 'rendered', claim_job: null, error: `SMTP configuration: ${text}`, updated_at: at, ...(notDelivered ? {} : { possible_duplicate: 1 }) }).where('id', '=', d.id).where('state', '=', 'sending').execute();
+      await appendEvent(trx, { type: 'dispatch.deferred', campaignId: d.campaign_id, dispatchId: d.id, actor: ctx.actor, at, data: { error: text, kind: 'config' } });
+    });
+    await pauseFromWorker(ctx.db, d.campaign_id, ctx.actor, `SMTP configuration error: ${text}`);
+    ctx.log(`campaign ${d.campaign_id} paused: SMTP configuration error: ${text}`);
+    return 'paused-campaign';
+  }
+  // Transient: BullMQ retries with exponential backoff until SEND_ATTEMPTS.
+  const last = job.attemptsMade + 1 >= job.attempts;
+  if (last) {
+    await writeTx(ctx.db, (trx) =>
+      markFailed(trx, ctx, d, ['sending'], `SMTP ${text} (gave up after ${job.attempts} attempts)`, { smtp_response: reply, possible_duplicate: notDelivered && !duplicate ? 0 : 1 }),
+    );
+    throw new UnrecoverableError(`send ${d.id}: gave up after ${job.attempts} attempts: ${text}`);
+  }
+  await writeTx(ctx.db, async (trx) => {
+    // Certainly not delivered: back to 'rendered' for the next attempt. Outcome unknown (the
+    // connection died during DATA): stay 'sending' under this job, so the retry is a marked resend.
+    if (notDelivered) {
+      await trx.updateTable('dispatches').set({ state: 'rendered', claim_job: null, error: text, smtp_response: reply, updated_at: at }).where('id', '=', d.id).where('state', '=', 'sending').where('claim_job', '=', job.id).execute();
+    } else {
+      await trx.updateTable('dispatches').set({ error: text, updated_at: at }).where('id', '=', d.id).execute();
+    }
+    await appendEvent(trx, { type: 'dispatch.deferred', campaignId: d.campaign_id, dispatchId: d.id, actor: ctx.actor, at, data: { error: text, smtp_response: reply, attempt: job.attemptsMade + 1, of: job.attempts, delivered: notDelivered ? 'no' : 'unknown' } });
+  });
+  throw err instanceof Error ? err : new Error(text);
+}
+
+/**
+ * BullMQ gave up on a job without the step deciding (stalled too often, attempts exhausted by
+ * an unexpected error): the dispatch must not stay open silently. Marked failed; retry --failed
+ * re-enqueues it; a dispatch that was in 'sending' is a possible duplicate if resent.
+ */
+export async function giveUpDispatch(ctx: DispatchContext, payload: RenderPayload | SendPayload, reason: string): Promise<void> {
+  await writeTx(ctx.db, async (trx) => {
+    const d = await trx.selectFrom('dispatches').select(['id', 'campaign_id', 'state']).where('id', '=', payload.dispatchId).executeTakeFirst();
+    if (!d || (TERMINAL_STATES as readonly string[]).includes(d.state)) return;
+    await markFailed(trx, ctx, d, [d.state], `worker gave up: ${reason}`, { possible_duplicate: d.state === 'sending' ? 1 : 0 });
+  });
+}
+
+export { jobIdFor };

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Config } from '../config.ts';
+import { messageIdFileName } from './message-id.ts';
+import { envelopeRecipients, toMailOptions, type OutgoingMessage, type SendResult } from './message.ts';
+
+/**
+ * Sends one message and says what the server answered. Errors are thrown as nodemailer raised
+ * them (code, responseCode, response), for classifySmtpError() to sort out.
+ */
+export interface Mailer {
+  kind: 'smtp' | 'outbox';
+  send(m: OutgoingMessage): Promise<SendResult>;
+  /** Checks the relay accepts a connection (and our credentials) / the outbox is writable. */
+  verify(): Promise<void>;
+  /** Closes the SMTP pool; in-flight sends finish first. */
+  close(): Promise<void>;
+}
+
+/** SMTP_URL set: a pooled SMTP relay; unset: one .eml file per message in cfg.paths.outbox. */
+export function createMailer(cfg: Config): Mailer {
+  return cfg.SMTP_URL ? createSmtpMailer(cfg.SMTP_URL) : createOutboxMailer(cfg.paths.outbox);
+}
+
+function addresses(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((a) => (typeof a === 'string' ? a : String((a as { address?: unknown }).address ?? '')));
+}
+
+/**
+ * Pooled nodemailer SMTP transport. maxRequeues 0: a message whose connection drops fails at once
+ * instead of being resent by the pool behind BullMQ's back (BullMQ owns retries and the record).
+ * Query parameters of the URL (e.g. ?maxConnections=2) override these defaults.
+ */
+export function createSmtpMailer(url: string, opts: { maxConnections?: number } = {}): Mailer {
+  const transporter = nodemailer.createTransport({
+    url,
+    pool: true,
+    maxConnections: opts.maxConnections ?? 5,
+    maxMessages: 100,
+    maxRequeues: 0,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+    dnsTimeout: 10_000,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  return {
+    kind: 'smtp',
+    async send(m) {
+      const info = await transporter.sendMail(toMailOptions(m));
+      return {
+        messageId: info.messageId || m.messageId,
+        response: info.response,
+        accepted: addresses(info.accepted),
+        rejected: addresses(info.rejected),
+      };
+    },
+    async verify() {
+      await transporter.verify();
+    },
+    async close() {
+      transporter.close();
+    },
+  };
+}
+
+/** The message as RFC 5322 bytes (CRLF line ends), exactly as the SMTP transport would send it. */
+export async function composeMessage(m: OutgoingMessage): Promise<Buffer> {
+  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  const info = await composer.sendMail(toMailOptions(m));
+  return info.message as Buffer;
+}
+
+/**
+ * File outbox: DIR/<Message-ID as file name>.eml, written to a temporary name, flushed to disk,
+ * then renamed, so a reader never sees half a message. Sending the same dispatch again replaces
+ * the file with the same content (same Message-ID, same name).
+ */
+export function createOutboxMailer(dir: string): Mailer {
+  return {
+    kind: 'outbox',
+    async send(m) {
+      const raw = await composeMessage(m);
+      await fs.mkdir(dir, { recursive: true });
+      const file = path.join(dir, `${messageIdFileName(m.messageId)}.eml`);
+      const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+      const handle = await fs.open(tmp, 'w', 0o640);
+      try {
+        await handle.writeFile(raw);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      try {
+        await fs.rename(tmp, file);
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        throw err;
+      }
+      const rel = path.relative(process.cwd(), file);
+      return {
+        messageId: m.messageId,
+        response: `250 written to ${rel && !rel.startsWith('..') ? rel : file}`,
+        accepted: envelopeRecipients(m),
+        rejected: [],
+      };
+    },
+    async verify() {
+      await fs.mkdir(dir, { recursive: true });
+      await fs.access(dir, fs.constants.W_OK);
+    },
+    async close() {},
+  };
+}

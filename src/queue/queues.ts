@@ -1,0 +1,112 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Config } from '../config.ts';
+import { createConnection, type RedisHandle } from './redis.ts';
+
+/**
+ * Queue names, job payloads and job ids. Every queue shares cfg.QUEUE_PREFIX (a Redis Cluster
+ * hash tag by default) so they can live in one cluster slot. Payloads carry ids only: no
+ * personal data ever sits in Redis; workers read everything else from the store.
+ */
+
+export const QUEUE_NAMES = { render: 'render', send: 'send' } as const;
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+export const dispatchPayloadSchema = z
+  .object({
+    campaignId: z.string().regex(/^c[0-9a-z]+$/),
+    dispatchId: z.string().min(1).max(200),
+  })
+  .strict();
+export type RenderPayload = z.infer<typeof dispatchPayloadSchema>;
+export type SendPayload = z.infer<typeof dispatchPayloadSchema>;
+export const renderPayloadSchema = dispatchPayloadSchema;
+export const sendPayloadSchema = dispatchPayloadSchema;
+
+/**
+ * One piece of an id made safe for job ids, file names and Message-IDs: letters, digits,
+ * '.', '_' and '-' stay; anything else (the ':' of 'org:EU') becomes ~HH. Injective, since '~'
+ * itself is encoded.
+ */
+export function encodeIdPart(s: string): string {
+  return Array.from(Buffer.from(s, 'utf8'))
+    .map((b) => {
+      const c = String.fromCharCode(b);
+      return /[A-Za-z0-9._-]/.test(c) ? c : `~${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    })
+    .join('');
+}
+
+/** `note-c4k9x2m7qd-FRA`, `note-c4k9x2m7qd-org~3AEU`: readable, no ':', never all digits. */
+export function dispatchIdFor(campaignId: string, recipientId: string, kind: 'note' | 'reminder'): string {
+  return `${kind}-${campaignId}-${encodeIdPart(recipientId)}`;
+}
+
+/**
+ * The BullMQ job id of a dispatch's render or send job. BullMQ ignores an add whose id it
+ * already holds, so enqueuing twice is harmless; resume and retry bump `round` to get fresh ids
+ * (`note-c4k9x2m7qd-FRA-r2`). Render and send are different queues, so they share the id.
+ */
+export function jobIdFor(dispatchId: string, round = 1): string {
+  const id = round > 1 ? `${dispatchId}-r${round}` : dispatchId;
+  if (id.includes(':') || /^\d+$/.test(id)) throw new Error(`invalid job id ${id}`);
+  return id;
+}
+
+/** Job options per queue: sends retry with exponential backoff; renders retry a little. */
+export function jobOptions(cfg: Config, queue: QueueName): JobsOptions {
+  const keep = { removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: { age: 90 * 24 * 3600 } };
+  if (queue === 'send') return { ...keep, attempts: cfg.SEND_ATTEMPTS, backoff: { type: 'exponential', delay: cfg.SEND_BACKOFF_MS } };
+  return { ...keep, attempts: 3, backoff: { type: 'exponential', delay: 1000 } };
+}
+
+export type Queues = {
+  /** Payloads: RenderPayload / SendPayload (checked with the zod schemas by the workers). */
+  render: Queue;
+  send: Queue;
+  /** The connection the queues share (also used for per-campaign rate counters). */
+  connection: Redis;
+  close(): Promise<void>;
+};
+
+/**
+ * Producer handles for both queues on one connection. From the command line it fails fast when
+ * Redis is away; inside a worker process (forWorker) it waits for Redis to come back.
+ */
+export function openQueues(cfg: Config, redis: RedisHandle, opts: { forWorker?: boolean } = {}): Queues {
+  const connection = createConnection(redis, opts);
+  const shared = { connection, prefix: cfg.QUEUE_PREFIX };
+  const render = new Queue(QUEUE_NAMES.render, { ...shared, defaultJobOptions: jobOptions(cfg, 'render') });
+  const send = new Queue(QUEUE_NAMES.send, { ...shared, defaultJobOptions: jobOptions(cfg, 'send') });
+  return {
+    render,
+    send,
+    connection,
+    async close() {
+      await Promise.allSettled([render.close(), send.close()]);
+      connection.disconnect();
+    },
+  };
+}
+
+/** Adds render or send jobs for dispatches; ids make repeats no-ops. */
+export async function enqueueDispatches(
+  queues: Queues,
+  queue: QueueName,
+  items: { campaignId: string; dispatchId: string }[],
+  round: number,
+): Promise<void> {
+  const q = queue === 'render' ? queues.render : queues.send;
+  // In slices: one addBulk per few hundred keeps each Redis call small.
+  for (let i = 0; i < items.length; i += 500) {
+    const slice = items.slice(i, i + 500);
+    await q.addBulk(
+      slice.map((it) => ({
+        name: queue,
+        data: { campaignId: it.campaignId, dispatchId: it.dispatchId },
+        opts: { jobId: jobIdFor(it.dispatchId, round) },
+      })),
+    );
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The recipient registry: reading registry files (CSV, JSON), the store, audiences.
+ * See CONTRACTS.md for the functions other stages rely on, seeds/README.md for the file formats.
+ */
+import { recipientsToCsv } from './csv.ts';
+import type { Recipient } from './schema.ts';
+
+export { parseRegistryFile } from './parse.ts';
+export { importRecipients, listRecipients, getRecipient, selectAudience, ensureRegistryLoaded, type ImportResult } from './repository.ts';
+export { recipientFingerprint, normalizeRecipient } from './canonical.ts';
+export { recipientSchema, type Recipient, type RecipientInput, type Language, type NameForms, type FunctionalTitle, type AddresseeType } from './schema.ts';
+
+export type ExportFormat = 'csv' | 'json';
+
+/**
+ * The registry as a file's text, in a form parseRegistryFile reads back unchanged.
+ * CSV cells a spreadsheet would run as a formula (= + - @) are prefixed with "'" here only.
+ */
+export function exportRecipients(recipients: readonly Recipient[], format: ExportFormat): string {
+  if (format === 'csv') return recipientsToCsv(recipients);
+  return `${JSON.stringify(recipients, null, 2)}\n`;
+}

@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument, isNode } from 'yaml';
+import { InputError } from '../errors.ts';
+import { languageSchema } from '../registry/schema.ts';
+import { templateMetaSchema, type Template, type TemplateMeta } from './meta.ts';
+
+/** A template file is templates/<id>.<lang>.md: YAML front matter between "---" lines, then the body. */
+
+const ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const FILE_NAME = /^([a-z0-9][a-z0-9-]{0,63})\.([a-z]{2})\.md$/;
+
+/** Path as shown in messages: relative to the working folder when inside it ("templates/x.fr.md"). */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text[i] === '\n') line++;
+  return line;
+}
+
+/** Parses the text of a template file. `file` names it in errors. */
+export function parseTemplateText(raw: string, file: string): Template {
+  const text = raw.replace(/\r\n?/g, '\n');
+  const lines = text.split('\n');
+  if (lines[0] !== '---') throw new InputError(`${file}: line 1: a template starts with a "---" line opening its front matter`);
+  const end = lines.indexOf('---', 1);
+  if (end < 0) throw new InputError(`${file}: front matter is not closed by a "---" line`);
+  const yamlText = lines.slice(1, end).join('\n');
+  const doc = parseDocument(yamlText, { uniqueKeys: true, prettyErrors: false });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const line = 1 + lineOf(yamlText, yamlError.pos[0]);
+    throw new InputError(`${file}: line ${line}: front matter: ${yamlError.message.split('\n')[0]}`);
+  }
+  const parsed = templateMetaSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.map(String);
+    // Name the line of the offending key when the YAML has it.
+    let node: unknown = key.length ? doc.getIn(key, true) : undefined;
+    for (let k = key.length - 1; !isNode(node) && k > 0; k--) node = doc.getIn(key.slice(0, k), true);
+    const at = isNode(node) && node.range ? `line ${1 + lineOf(yamlText, node.range[0])}: ` : '';
+    throw new InputError(`${file}: ${at}front matter: ${key.join('.') || 'document'}: ${issue.message}`);
+  }
+  const body = lines.slice(end + 1).join('\n');
+  return { meta: parsed.data, body, file, sha256: createHash('sha256').update(raw).digest('hex'), bodyLine: end + 2 };
+}
+
+/** Reads and validates templates/<id>.<lang>.md; the file name must match id and language. */
+export async function readTemplateFile(file: string): Promise<Template> {
+  const shown = displayPath(file);
+  const name = FILE_NAME.exec(path.basename(file));
+  if (!name) throw new InputError(`${shown}: a template file is named <id>.<lang>.md (e.g. cu-2009-92.fr.md)`);
+  let raw: string;
+  try {
+    raw = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`${shown}: cannot read template (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const t = parseTemplateText(raw, shown);
+  if (t.meta.id !== name[1]) throw new InputError(`${shown}: front matter: id "${t.meta.id}" does not match the file name (${name[1]})`);
+  if (t.meta.language !== name[2]) throw new InputError(`${shown}: front matter: language "${t.meta.language}" does not match the file name (${name[2]})`);
+  return t;
+}
+
+function checkId(id: string): void {
+  if (!ID.test(id)) throw new InputError(`template id "${id}": must be lower-case letters, digits and dashes`);
+}
+
+/** One language version of a template. InputError when absent. */
+export async function loadTemplate(dir: string, id: string, language: string): Promise<Template> {
+  checkId(id);
+  if (!languageSchema.safeParse(language).success) throw new InputError(`template ${id}: language "${language}" is not one of ${languageSchema.options.join(', ')}`);
+  const file = path.join(dir, `${id}.${language}.md`);
+  const names = await templateFileNames(dir);
+  if (!names.includes(path.basename(file))) {
+    const others = names.filter((n) => n.startsWith(`${id}.`)).map((n) => n.split('.')[1]);
+    throw new InputError(
+      `template "${id}" has no version in ${language} (${displayPath(file)} not found${others.length ? `; versions: ${others.join(', ')}` : ''})`,
+    );
+  }
+  return readTemplateFile(file);
+}
+
+async function templateFileNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((n) => FILE_NAME.test(n)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new InputError(`${displayPath(dir)}: cannot read the templates folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+
+/** Every language version of one template id (sorted by language). InputError when there is none. */
+export async function loadTemplateVersions(dir: string, id: string): Promise<Template[]> {
+  checkId(id);
+  const names = (await templateFileNames(dir)).filter((n) => FILE_NAME.exec(n)?.[1] === id);
+  if (names.length === 0) throw new InputError(`no template "${id}" in ${displayPath(dir)}/`);
+  return Promise.all(names.map((n) => readTemplateFile(path.join(dir, n))));
+}
+
+/** The front matter of every template file in the folder (sorted by id, then language). */
+export async function listTemplates(dir: string): Promise<TemplateMeta[]> {
+  const names = await templateFileNames(dir);
+  const templates = await Promise.all(names.map((n) => readTemplateFile(path.join(dir, n))));
+  return templates.map((t) => t.meta);
+}

@@ -1,0 +1,94 @@
+import type { Worker } from 'bullmq';
+import { openDispatchContext } from '../src/campaigns/context.ts';
+import { workerActor } from '../src/campaigns/repo.ts';
+import { loadConfig } from '../src/config.ts';
+import { UsageError } from '../src/errors.ts';
+import { startRenderWorker } from './render.ts';
+import { startSendWorker } from './send.ts';
+
+export const WORKER_QUEUES = ['render', 'send'] as const;
+export type WorkerQueue = (typeof WORKER_QUEUES)[number];
+
+export function parseQueues(value: string): WorkerQueue[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!(WORKER_QUEUES as readonly string[]).includes(n)) throw new UsageError(`--queues: unknown queue "${n}" (known: ${WORKER_QUEUES.join(', ')})`);
+  if (names.length === 0) throw new UsageError('--queues: name at least one queue');
+  return [...new Set(names)] as WorkerQueue[];
+}
+
+/**
+ * A worker process (`chancery worker`, `node workers/send.ts`): opens the store, Redis and the
+ * mailer, starts the chosen workers, and on SIGTERM/SIGINT closes them (jobs in hand finish;
+ * BullMQ hands back what it had not started), closes the SMTP pool and exits.
+ */
+export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrency?: number }): Promise<void> {
+  const cfg = loadConfig();
+  const actor = workerActor();
+  const opened = await openDispatchContext(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor });
+  const { ctx, redis } = opened;
+  const workers: Worker[] = [];
+  if (opts.queues.includes('render')) workers.push(startRenderWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.RENDER_CONCURRENCY }));
+  if (opts.queues.includes('send')) workers.push(startSendWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.SEND_CONCURRENCY }));
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const desc = workers.map((w) => `${w.name} (concurrency ${w.concurrency})`).join(', ');
+  process.stdout.write(`chancery worker ${process.pid} ready: ${desc}; redis ${redis.managed ? 'managed' : 'given'}; mail ${ctx.mailer?.kind ?? 'none'}\n`);
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write(`chancery worker ${process.pid}: ${signal}, finishing jobs in hand\n`);
+      void Promise.allSettled(workers.map((w) => w.close()))
+        .then(() => opened.close())
+        .finally(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  process.stdout.write(`chancery worker ${process.pid}: stopped\n`);
+}
+
+export type RunProgress = { total: number; sent: number; failed: number; cancelled: number; open: number; campaignState: string; reason: string | null };
+
+/**
+ * `campaign send` on one machine: runs the render and send workers in this process until every
+ * dispatch of the campaign is sent, failed or cancelled, or the campaign is paused; then closes
+ * the workers (jobs in hand finish first). Progress is read from the store, the only truth.
+ */
+export async function runUntilDone(
+  opened: Awaited<ReturnType<typeof openDispatchContext>>,
+  campaignId: string,
+  opts: { renderConcurrency?: number; sendConcurrency?: number; onProgress?: (p: RunProgress) => void; pollMs?: number; signal?: AbortSignal } = {},
+): Promise<RunProgress> {
+  const { ctx, redis } = opened;
+  const workers = [
+    startRenderWorker(ctx, redis, { concurrency: opts.renderConcurrency ?? ctx.cfg.RENDER_CONCURRENCY }),
+    startSendWorker(ctx, redis, { concurrency: opts.sendConcurrency ?? ctx.cfg.SEND_CONCURRENCY }),
+  ];
+  try {
+    for (;;) {
+      const p = await progressOf(ctx, campaignId);
+      opts.onProgress?.(p);
+      if (p.open === 0) return p;
+      if (p.campaignState === 'paused') return p;
+      if (p.campaignState === 'cancelled' && p.open === 0) return p;
+      // Interrupted (Ctrl-C): stop here; jobs in hand finish below, the rest stay queued.
+      if (opts.signal?.aborted) return p;
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+    }
+  } finally {
+    await Promise.allSettled(workers.map((w) => w.close()));
+  }
+}
+
+export async function progressOf(ctx: { db: import('../src/store/db.ts').Db }, campaignId: string): Promise<RunProgress> {
+  const c = await ctx.db.selectFrom('campaigns').select(['state', 'state_reason']).where('id', '=', campaignId).executeTakeFirstOrThrow();
+  const rows = await ctx.db.selectFrom('dispatches').select(['state']).select((eb) => eb.fn.countAll<number>().as('n')).where('campaign_id', '=', campaignId).groupBy('state').execute();
+  const by = Object.fromEntries(rows.map((r) => [r.state, Number(r.n)])) as Record<string, number>;
+  const total = rows.reduce((a, r) => a + Number(r.n), 0);
+  const sent = by.sent ?? 0;
+  const failed = by.failed ?? 0;
+  const cancelled = by.cancelled ?? 0;
+  return { total, sent, failed, cancelled, open: total - sent - failed - cancelled, campaignState: c.state, reason: c.state_reason };
+}

@@ -1,0 +1,44 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DelayedError, Worker } from 'bullmq';
+import type { DispatchContext } from '../src/campaigns/context.ts';
+import { giveUpDispatch, processSend } from '../src/campaigns/process.ts';
+import { campaignRateDelay } from '../src/campaigns/rate.ts';
+import { QUEUE_NAMES, sendPayloadSchema, type SendPayload } from '../src/queue/queues.ts';
+import type { RedisHandle } from '../src/queue/redis.ts';
+import { workerOptions } from './options.ts';
+
+/**
+ * Send worker: binds processSend to the BullMQ send queue. I/O-bound: concurrency from
+ * SEND_CONCURRENCY; the global rate limit (SEND_RATE_PER_MINUTE) is BullMQ's limiter, which
+ * holds across every worker on the queue; a campaign's own limit delays its jobs.
+ */
+export function startSendWorker(ctx: DispatchContext, redis: RedisHandle, opts: { concurrency?: number } = {}): Worker<SendPayload> {
+  const worker = new Worker<SendPayload>(
+    QUEUE_NAMES.send,
+    async (job, token) => {
+      const payload = sendPayloadSchema.parse(job.data);
+      const wait = await campaignRateDelay(ctx, payload.campaignId);
+      if (wait > 0 && token) {
+        await job.moveToDelayed(Date.now() + wait, token);
+        throw new DelayedError();
+      }
+      return processSend(ctx, payload, { id: job.id!, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 });
+    },
+    {
+      ...workerOptions(ctx, redis),
+      concurrency: opts.concurrency ?? ctx.cfg.SEND_CONCURRENCY,
+      ...(ctx.cfg.SEND_RATE_PER_MINUTE > 0 ? { limiter: { max: ctx.cfg.SEND_RATE_PER_MINUTE, duration: 60_000 } } : {}),
+    },
+  );
+  worker.on('failed', (job, err) => {
+    if (job?.finishedOn) void giveUpDispatch(ctx, job.data, err.message).catch((e) => ctx.log(`send ${job.id}: ${String(e)}`));
+  });
+  worker.on('error', (err) => ctx.log(`send worker: ${err.message}`));
+  return worker;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const { runWorkerProcess } = await import('./run.ts');
+  await runWorkerProcess({ queues: ['send'] });
+}
