@@ -39,10 +39,11 @@ export function chooseVersion(versions: Template[], recipient: Recipient): Templ
 }
 
 function checkOptions(options: MergeOptions): void {
-  if (options.letterDate !== undefined) parseIsoDate(options.letterDate, 'letterDate');
-  if (options.replyBy !== undefined) parseIsoDate(options.replyBy, 'replyBy');
+  // `!= null`: callers reading a database row may hand over null for "not set".
+  if (options.letterDate != null) parseIsoDate(options.letterDate, 'letterDate');
+  if (options.replyBy != null) parseIsoDate(options.replyBy, 'replyBy');
   if (options.remindOriginal) parseIsoDate(options.remindOriginal.letterDate, 'remindOriginal.letterDate');
-  if (options.reference !== undefined && !options.reference.trim()) throw new InputError('reference: is empty');
+  if (options.reference != null && !options.reference.trim()) throw new InputError('reference: is empty');
 }
 
 /** Looks a path up in the context through own properties only. */

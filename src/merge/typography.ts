@@ -16,7 +16,7 @@ const NNBSP = '\u202f';
 /** Spans that must stay as they are: URLs, e-mail addresses, symbols, times. */
 const PROTECTED = [
   /\b(?:https?|ftp|mailto):[^\s<>"]+/giu,
-  /[^\s<>"()@]+@[^\s<>"()@]+\.[^\s<>"()@]+/gu,
+  /[^\s<>"()@«»;:,]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/gu,
   /\bwww\.[^\s<>"]+/giu,
   /\b[A-Z][A-Z0-9.]*(?:\/[A-Za-z0-9.()-]+)+/gu,
   /\b\d{1,2}:\d{2}(?::\d{2})?\b/gu,
@@ -36,8 +36,11 @@ function frenchCells(cells: Cell[]): Cell[] {
   });
   for (const re of PROTECTED) {
     for (const m of text.matchAll(re)) {
+      // Punctuation that ends the sentence is not part of the URL or symbol.
+      const length = m[0].replace(/[.,;:!?)»\ufffc]+$/u, '').length;
+      if (length === 0) continue;
       const from = unitToCell[m.index]!;
-      const to = unitToCell[m.index + m[0].length - 1]!;
+      const to = unitToCell[m.index + length - 1]!;
       for (let k = from; k <= to; k++) cells[k]!.locked = true;
     }
   }
