@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { parseRegistryFile } from '../registry/index.ts';
-import { checkTemplate, displayPath, importArchivedNote, listTemplates, loadTemplate, loadTemplateVersions } from '../templates/index.ts';
+import { checkTemplate, displayPath, importArchivedNote, listTemplates, parseTemplateText, loadTemplate, loadTemplateVersions } from '../templates/index.ts';
 import { action } from './run.ts';
 
 /** Custom field names of the registry file, when there is one, so `check` knows them. */
@@ -38,8 +38,17 @@ export function registerTemplateCommands(program: Command): void {
         }
         const out = path.resolve(opts.out ?? path.join(cfg.paths.templates, `${opts.id}.${opts.lang}.md`));
         if (opts.out && !/\.md$/.test(out)) throw new UsageError(`--out ${opts.out}: a template file ends in .md`);
-        if (fs.existsSync(out) && !opts.force) throw new InputError(`${displayPath(out)}: already exists (use --force to overwrite)`);
-        const result = importArchivedNote(text, { id: opts.id, language: opts.lang, file, ...(opts.subject ? { subject: opts.subject } : {}) });
+        const existing = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : undefined;
+        // Re-importing over a template keeps the subject an officer set in its front matter.
+        const subject = opts.subject ?? (existing !== undefined && !opts.force ? parseTemplateText(existing, out).meta.subject : undefined);
+        const result = importArchivedNote(text, { id: opts.id, language: opts.lang, file, ...(subject ? { subject } : {}) });
+        if (existing !== undefined && !opts.force) {
+          if (existing === result) {
+            process.stdout.write(`${displayPath(out)}: unchanged (this note is already imported)\n`);
+            return;
+          }
+          throw new InputError(`${displayPath(out)}: already exists and differs from this import (use --force to overwrite)`);
+        }
         // Write beside the target then rename: never half a template.
         fs.mkdirSync(path.dirname(out), { recursive: true });
         fs.writeFileSync(`${out}.tmp`, result);
