@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAuditCommands } from './audit.ts';
 import { registerCampaignCommands } from './campaign.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerPreviewCommands } from './preview.ts';
@@ -17,4 +18,5 @@ export function registerCommands(program: Command): void {
   registerWorkerCommands(program);
   registerPreviewCommands(program);
   registerDemoCommands(program);
+  registerAuditCommands(program);
 }

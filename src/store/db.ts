@@ -7,6 +7,16 @@ import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
 
+/** The better-sqlite3 handle behind each open store, for bulk work Kysely would slow down (audit bench). */
+const sqliteHandles = new WeakMap<Db, SQLite.Database>();
+
+/** The raw SQLite connection of a store opened with openDb (the same single connection Kysely uses). */
+export function sqliteHandle(db: Db): SQLite.Database {
+  const handle = sqliteHandles.get(db);
+  if (!handle) throw new Error('sqliteHandle: this store was not opened with openDb');
+  return handle;
+}
+
 /**
  * Opens the store (SQLite file by default) and brings its schema up to date.
  * The queries elsewhere use Kysely's portable builder so PostgreSQL can follow via DATABASE_URL.
@@ -19,6 +29,7 @@ export async function openDb(file: string): Promise<Db> {
   sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  sqliteHandles.set(db, sqlite);
   await migrate(db);
   return db;
 }
