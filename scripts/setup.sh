@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One-time set-up, safe to run every time: npm packages, then the Debian packages Chancery
-# runs against (redis-server for the queue, poppler-utils for the tests' PDF checks).
+# One-time set-up, safe to run every time: npm packages, then the Debian packages Chancery runs
+# against. `setup.sh demo`: redis-server (the managed queue). `setup.sh test`: also poppler-utils
+# (the tests read PDFs back with pdftotext/pdftoppm) and chromium (the web console's browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+purpose="${1:-test}"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # npm ci trips over msgpackr-extract's optional platform packages missing from the lock file; install honours the lock.
@@ -11,12 +13,15 @@ fi
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ "$purpose" = test ]; then
+  command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
     echo "chancery: please install the Debian packages: ${missing[*]}" >&2; exit 3
   fi
   echo "chancery: installing Debian packages: ${missing[*]}" >&2
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

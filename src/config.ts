@@ -25,6 +25,10 @@ const envSchema = z.object({
   MESSAGE_ID_DOMAIN: z.string().default('chancery.unodc.org'),
   /** Duty station time zone: reply-by dates are calendar dates there. */
   DUTY_STATION_TZ: z.string().default('Europe/Vienna'),
+  /** Local time (HH:MM at the duty station) at which a reminder round is due on its day. */
+  REMIND_LOCAL_TIME: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM, e.g. 09:00').default('09:00'),
+  /** How often the reminder sweep re-creates missing reminder jobs from the store (ms). */
+  REMIND_SWEEP_MS: z.coerce.number().int().min(1000).default(60_000),
   /** Prefix of every BullMQ queue key, so a Redis Cluster can hold them in one slot. */
   QUEUE_PREFIX: z.string().default('{chancery}'),
   SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),

@@ -207,7 +207,7 @@ describe('audit export', () => {
   it('CSV: one row per event, equal to the store, formulas neutralised', async () => {
     const events = await allEvents();
     const out = path.join(tmp, 'events.csv');
-    const r = await chancery(['audit', 'export', '--format', 'csv', '--out', out]);
+    const r = await chancery(['audit', 'export', '--events', '--format', 'csv', '--out', out]);
     expect(r).toMatchObject({ code: 0, stdout: `exported ${events.length} events to ${out}\n` });
     const text = fs.readFileSync(out, 'utf8');
     expect(text.startsWith('\uFEFFid,at,type,campaign_id,dispatch_id,actor,data,prev_hash,hash\n')).toBe(true);
@@ -237,7 +237,7 @@ describe('audit export', () => {
   it('JSONL: one canonical event per line, equal to the store', async () => {
     const events = await allEvents();
     const out = path.join(tmp, 'events.jsonl');
-    const r = await chancery(['audit', 'export', '--format', 'jsonl', '--out', out]);
+    const r = await chancery(['audit', 'export', '--events', '--format', 'jsonl', '--out', out]);
     expect(r.code).toBe(0);
     const lines = fs.readFileSync(out, 'utf8').split('\n');
     expect(lines.pop()).toBe('');
@@ -249,7 +249,7 @@ describe('audit export', () => {
     const expected = (await allEvents()).filter((e) => e.campaign_id === campaignB);
     expect(expected.length).toBeGreaterThan(3);
     const out = path.join(tmp, 'b.csv');
-    const r = await chancery(['audit', 'export', '--campaign', campaignB, '--format', 'csv', '--out', out]);
+    const r = await chancery(['audit', 'export', '--events', '--campaign', campaignB, '--format', 'csv', '--out', out]);
     expect(r.code).toBe(0);
     const rows = parse(fs.readFileSync(out, 'utf8'), { bom: true, columns: true }) as Record<string, string>[];
     expect(rows.map((row) => Number(row.id))).toEqual(expected.map((e) => e.id));

@@ -130,6 +130,8 @@ describe('shipped templates', () => {
       'cop7-wg4-trafficking-report.fr',
       'cop7-wg7-smuggling-report.fr',
       'ctoc-cop-wg4-2009-1.fr',
+      'cu-2009-92-reminder.en',
+      'cu-2009-92-reminder.fr',
       'cu-2009-92.en',
       'cu-2009-92.fr',
     ]);

@@ -1,12 +1,14 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
 import { openDispatchContext } from '../src/campaigns/context.ts';
 import { workerActor } from '../src/campaigns/repo.ts';
 import { loadConfig } from '../src/config.ts';
-import { UsageError } from '../src/errors.ts';
+import { InfrastructureError, UsageError } from '../src/errors.ts';
 import { startRenderWorker } from './render.ts';
 import { startSendWorker } from './send.ts';
+import { startRemindWorker } from './remind.ts';
 
-export const WORKER_QUEUES = ['render', 'send'] as const;
+export const WORKER_QUEUES = ['render', 'send', 'remind'] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
 
 export function parseQueues(value: string): WorkerQueue[] {
@@ -24,11 +26,12 @@ export function parseQueues(value: string): WorkerQueue[] {
 export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrency?: number }): Promise<void> {
   const cfg = loadConfig();
   const actor = workerActor();
-  const opened = await openDispatchContext(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor });
+  const opened = await openWaitingForRedis(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor });
   const { ctx, redis } = opened;
   const workers: Worker[] = [];
   if (opts.queues.includes('render')) workers.push(startRenderWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.RENDER_CONCURRENCY }));
   if (opts.queues.includes('send')) workers.push(startSendWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.SEND_CONCURRENCY }));
+  if (opts.queues.includes('remind')) workers.push(startRemindWorker(ctx, redis));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const desc = workers.map((w) => `${w.name} (concurrency ${w.concurrency})`).join(', ');
   process.stdout.write(`chancery worker ${process.pid} ready: ${desc}; redis ${redis.managed ? 'managed' : 'given'}; mail ${ctx.mailer?.kind ?? 'none'}\n`);
@@ -47,6 +50,22 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
     process.once('SIGINT', () => stop('SIGINT'));
   });
   process.stdout.write(`chancery worker ${process.pid}: stopped\n`);
+}
+
+/**
+ * A worker started while the given Redis (REDIS_URL) is away waits for it, as a running worker
+ * does, instead of exiting (producers on the command line fail fast with exit 3 instead).
+ */
+async function openWaitingForRedis(cfg: ReturnType<typeof loadConfig>, opts: Parameters<typeof openDispatchContext>[1]) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openDispatchContext(cfg, opts);
+    } catch (err) {
+      if (!(err instanceof InfrastructureError) || !cfg.REDIS_URL || !/unreachable/.test(err.message)) throw err;
+      if (attempt === 1) process.stderr.write(`chancery worker ${process.pid}: ${err.message}; waiting for Redis\n`);
+      await sleep(Math.min(500 * attempt, 5_000));
+    }
+  }
 }
 
 export type RunProgress = { total: number; sent: number; failed: number; cancelled: number; open: number; campaignState: string; reason: string | null };

@@ -22,6 +22,8 @@ export type CreateCampaignInput = {
   by: string;
   /** Messages per minute for this campaign (on top of the global SEND_RATE_PER_MINUTE). */
   ratePerMinute?: number;
+  /** One more reminder this many days after reply-by (src/deadlines). */
+  overdueRemind?: number;
 };
 
 /** Validates everything, then inserts the campaign (and allocates its reference) in one transaction. */
@@ -36,6 +38,16 @@ export async function createCampaign(db: Db, cfg: Config, input: CreateCampaignI
   const remind = Array.isArray(input.remind) ? parseRemindOffsets(input.remind.join(',')) : parseRemindOffsets(input.remind);
   if (input.ratePerMinute !== undefined && (!Number.isInteger(input.ratePerMinute) || input.ratePerMinute < 1)) {
     throw new InputError(`--rate: "${input.ratePerMinute}" is not a positive whole number of messages per minute`);
+  }
+  if (input.overdueRemind !== undefined && (!Number.isInteger(input.overdueRemind) || input.overdueRemind < 1 || input.overdueRemind > 365)) {
+    throw new InputError(`--overdue-remind: "${input.overdueRemind}" is not a whole number of days from 1 to 365`);
+  }
+  if (remind.length > 0 || input.overdueRemind !== undefined) {
+    // Reminders are letters too: their template must exist before anything is scheduled.
+    const reminderId = `${input.templateId}-reminder`;
+    if ((await loadTemplateVersions(cfg.paths.templates, reminderId)).length === 0) {
+      throw new InputError(`--remind: no reminder template "${reminderId}" in ${cfg.paths.templates} (templates/${reminderId}.<lang>.md)`);
+    }
   }
   const audience = input.audience.trim();
   const members = await selectAudience(db, audience);
@@ -84,6 +96,7 @@ export async function createCampaign(db: Db, cfg: Config, input: CreateCampaignI
         approval_detail: null,
         enqueue_round: 1,
         updated_at: at,
+        overdue_remind: input.overdueRemind ?? null,
       })
       .execute();
     await appendEvent(trx, {
@@ -91,7 +104,7 @@ export async function createCampaign(db: Db, cfg: Config, input: CreateCampaignI
       campaignId: id,
       actor: by,
       at,
-      data: { template_id: input.templateId, reference, audience, audience_size: members.length, letter_date: letterDate, reply_by: replyBy, remind_offsets: remind },
+      data: { template_id: input.templateId, reference, audience, audience_size: members.length, letter_date: letterDate, reply_by: replyBy, remind_offsets: remind, ...(input.overdueRemind !== undefined ? { overdue_remind: input.overdueRemind } : {}) },
     });
   });
   return getCampaign(db, id);

@@ -6,6 +6,11 @@ import { appendEvent } from '../store/events.ts';
 import { DISPATCH_STATES, type DispatchState } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
 import { checkApproval } from './approval.ts';
+import { loadConfig } from '../config.ts';
+import { storeClock } from '../clock.ts';
+import { campaignFollowUp, type FollowUp } from '../deadlines/followup.ts';
+import { openRemindQueue, sweepReminders } from '../deadlines/jobs.ts';
+import { cancelRemindersTx, rescheduleRemindersTx, scheduleRemindersTx } from '../deadlines/schedule.ts';
 import { checkIsoDate, getCampaign, type Campaign } from './repo.ts';
 
 /**
@@ -25,6 +30,7 @@ export async function startSend(db: Db, cfg: Config, queues: Queues, id: string,
   if (campaign.state === 'draft') throw new InputError(`campaign ${id} is not approved: chancery campaign approve ${id} --by NAME`);
   const { recipients } = await checkApproval(db, cfg, campaign);
   const at = nowIso();
+  const clockNow = await storeClock(db).now();
   let created = 0;
   await writeTx(db, async (trx) => {
     const existing = new Set(
@@ -67,6 +73,8 @@ export async function startSend(db: Db, cfg: Config, queues: Queues, id: string,
     }
     if (campaign.state === 'approved') {
       await setCampaignState(trx, campaign, 'sending', null, actor, 'campaign.send-started', { dispatches: existing.size + created });
+      // The reminder rounds (src/deadlines/schedule.ts), in the store with the send itself.
+      await scheduleRemindersTx(trx, cfg, campaign, clockNow, actor);
     } else {
       // Sent again while sending (after --detach, or after this command was interrupted): fresh
       // job ids for whatever is still open, since the earlier jobs may be finished in BullMQ.
@@ -75,6 +83,13 @@ export async function startSend(db: Db, cfg: Config, queues: Queues, id: string,
     }
   });
   const enqueued = await enqueuePending(db, queues, id, actor);
+  // Delayed jobs for the reminder rounds (the periodic sweep would also create them).
+  const remind = openRemindQueue(cfg, queues.connection);
+  try {
+    await sweepReminders({ db, queues, actor }, remind, storeClock(db));
+  } finally {
+    await remind.close();
+  }
   return { campaign: await getCampaign(db, id), created, enqueued };
 }
 
@@ -181,11 +196,18 @@ export type CancelReport = { campaign: Campaign; cancelled: number; sent: string
 export async function cancelCampaign(db: Db, id: string, actor: string): Promise<CancelReport> {
   const campaign = await getCampaign(db, id);
   if (campaign.state === 'cancelled') throw new InputError(`campaign ${id} is already cancelled`);
-  if (campaign.state === 'done') throw new InputError(`campaign ${id} is already sent in full; nothing to cancel`);
+  // A campaign sent in full may still have reminders pending: cancelling it cancels those.
+  const pendingReminders =
+    campaign.state === 'done'
+      ? (await db.selectFrom('reminders').select('id').where('campaign_id', '=', id).where('state', '=', 'scheduled').execute()).length +
+        (await db.selectFrom('dispatches').select('id').where('campaign_id', '=', id).where('kind', '=', 'reminder').where('state', 'in', ['pending', 'queued', 'rendered']).execute()).length
+      : 0;
+  if (campaign.state === 'done' && pendingReminders === 0) throw new InputError(`campaign ${id} is already sent in full; nothing to cancel`);
   let cancelled = 0;
   await writeTx(db, async (trx) => {
     const current = await trx.selectFrom('campaigns').select(['id', 'state']).where('id', '=', id).executeTakeFirstOrThrow();
     if (!(await setCampaignState(trx, current, 'cancelled', null, actor, 'campaign.cancelled'))) throw new InputError(`campaign ${id} changed state meanwhile: try again`);
+    await cancelRemindersTx(trx, id, actor, 'campaign cancelled');
     const open = await trx.selectFrom('dispatches').select(['id', 'state']).where('campaign_id', '=', id).where('state', 'in', ['pending', 'queued', 'rendered']).execute();
     const at = nowIso();
     for (const d of open) {
@@ -230,8 +252,9 @@ export async function retryFailed(db: Db, cfg: Config, queues: Queues, id: strin
 }
 
 /** Moves the reply-by date (validated: a real date, not before the letter date). */
-export async function setReplyBy(db: Db, id: string, date: string, actor: string): Promise<Campaign> {
+export async function setReplyBy(db: Db, id: string, date: string, actor: string, cfg: Config = loadConfig()): Promise<Campaign> {
   const campaign = await getCampaign(db, id);
+  const clockNow = await storeClock(db).now();
   const replyBy = checkIsoDate(date, 'reply-by');
   if (replyBy < campaign.letter_date) throw new InputError(`reply-by: ${replyBy} is before the letter date ${campaign.letter_date}`);
   if (campaign.state === 'cancelled') throw new InputError(`campaign ${id} is cancelled`);
@@ -239,6 +262,8 @@ export async function setReplyBy(db: Db, id: string, date: string, actor: string
     const at = nowIso();
     await trx.updateTable('campaigns').set({ reply_by: replyBy, updated_at: at }).where('id', '=', id).execute();
     await appendEvent(trx, { type: 'campaign.reply-by-changed', campaignId: id, actor, at, data: { from: campaign.reply_by, to: replyBy } });
+    // Pending reminder rounds move with the date; the sweep moves their jobs.
+    await rescheduleRemindersTx(trx, cfg, { ...campaign, reply_by: replyBy }, clockNow, actor);
   });
   return getCampaign(db, id);
 }
@@ -248,9 +273,11 @@ export type CampaignStatus = {
   counts: Record<DispatchState, number> & { total: number };
   dispatches: { recipient_id: string; kind: string; state: DispatchState; attempts: number; possible_duplicate: boolean; message_id: string | null; error: string | null; sent_at: string | null }[];
   testSends: number;
+  /** Replies, reminders and overdue per recipient (src/deadlines/followup.ts). */
+  followUp: FollowUp;
 };
 
-export async function campaignStatus(db: Db, id: string): Promise<CampaignStatus> {
+export async function campaignStatus(db: Db, id: string, cfg: Config = loadConfig()): Promise<CampaignStatus> {
   const c = await getCampaign(db, id);
   const rows = await db
     .selectFrom('dispatches')
@@ -278,5 +305,6 @@ export async function campaignStatus(db: Db, id: string): Promise<CampaignStatus
     counts: { ...counts, total: rows.length },
     dispatches: rows.map((r) => ({ ...r, possible_duplicate: r.possible_duplicate === 1 })),
     testSends: Number(tests?.n ?? 0),
+    followUp: await campaignFollowUp(db, cfg, storeClock(db), id),
   };
 }

@@ -8,14 +8,15 @@ import { enqueueDispatches, jobIdFor, type RenderPayload, type SendPayload } fro
 import { getRecipient, recipientFingerprint, recipientSchema, type Recipient } from '../registry/index.ts';
 import { renderDocument } from '../render/index.ts';
 import { appendEvent } from '../store/events.ts';
-import type { DispatchState } from '../store/schema.ts';
+import type { CampaignState, DispatchState } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
-import { loadTemplateVersions } from '../templates/index.ts';
+import { loadTemplateVersions, type Template } from '../templates/index.ts';
+import { cancelReminderIfReplied, reminderDocumentInputs, reminderMail, REMINDER_CAMPAIGN_STATES } from '../deadlines/reminder.ts';
 import type { ApprovalDetail } from './approval.ts';
 import type { DispatchContext, JobInfo } from './context.ts';
 import { pauseFromWorker } from './lifecycle.ts';
 import { noteMessage } from './message.ts';
-import { getCampaign, getDispatch, mergeOptionsOf, TERMINAL_STATES } from './repo.ts';
+import { getCampaign, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES } from './repo.ts';
 
 /**
  * The two worker steps, as plain functions of (context, payload, job facts). The BullMQ workers
@@ -39,18 +40,21 @@ export function documentPath(ctx: DispatchContext, campaignId: string, dispatchI
   return path.join(ctx.cfg.paths.documents, campaignId, `${dispatchId}.pdf`);
 }
 
-/** Writes to a temporary name, flushes, renames: a reader never sees half a PDF. */
-function writeFileAtomic(file: string, bytes: Buffer): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+/**
+ * Writes to a temporary name, flushes, renames: a reader never sees half a PDF. Asynchronous, so
+ * the flush to disk waits in libuv's thread pool while this worker renders its next letter.
+ */
+async function writeFileAtomic(file: string, bytes: Buffer): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+  const fh = await fs.promises.open(tmp, 'w');
   try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
+    await fh.writeFile(bytes);
+    await fh.sync();
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
-  fs.renameSync(tmp, file);
+  await fs.promises.rename(tmp, file);
 }
 
 function message(err: unknown): string {
@@ -79,14 +83,16 @@ async function markFailed(trx: Trx, ctx: DispatchContext, d: { id: string; campa
 }
 
 /** The campaign is done once every dispatch is sent, failed or cancelled. */
-async function completeIfDone(trx: Trx, ctx: DispatchContext, campaignId: string): Promise<void> {
+export async function completeIfDone(trx: Trx, ctx: Pick<DispatchContext, 'actor'>, campaignId: string): Promise<void> {
+  // Is any dispatch still open? (One row is enough: counting them all made every send O(campaign size).)
   const open = await trx
     .selectFrom('dispatches')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .select('id')
     .where('campaign_id', '=', campaignId)
     .where('state', 'not in', [...TERMINAL_STATES])
+    .limit(1)
     .executeTakeFirst();
-  if (Number(open?.n ?? 0) > 0) return;
+  if (open) return;
   const at = nowIso();
   const res = await trx.updateTable('campaigns').set({ state: 'done', state_reason: null, updated_at: at }).where('id', '=', campaignId).where('state', '=', 'sending').executeTakeFirst();
   if (Number(res.numUpdatedRows) === 1) {
@@ -102,33 +108,45 @@ async function completeIfDone(trx: Trx, ctx: DispatchContext, campaignId: string
 export async function processRender(ctx: DispatchContext, payload: RenderPayload, job: JobInfo): Promise<StepOutcome> {
   const d = await getDispatch(ctx.db, payload.dispatchId);
   if (!d) return 'missing';
-  const campaign = await getCampaign(ctx.db, d.campaign_id);
+  const campaign = await getCampaignForStep(ctx.db, d.campaign_id);
   if (d.state === 'rendered') {
     // Rendered by an earlier delivery of this job that died before enqueuing the send job.
     await enqueueDispatches(ctx.queues, 'send', [{ campaignId: d.campaign_id, dispatchId: d.id }], campaign.enqueue_round);
     return 'skipped-done';
   }
   if (d.state !== 'pending' && d.state !== 'queued') return 'skipped-done';
-  if (campaign.state !== 'sending') return 'skipped-paused';
 
-  const recipient = await getRecipient(ctx.db, d.recipient_id);
-  const approved = campaign.approval_detail ? (JSON.parse(campaign.approval_detail) as ApprovalDetail) : undefined;
-  if (!recipient || !approved || approved.recipients[d.recipient_id] !== recipientFingerprint(recipient)) {
-    await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: recipient ${d.recipient_id} ${recipient ? 'changed' : 'was removed from the registry'}`);
-    return 'paused-campaign';
-  }
-  const versions = await loadTemplateVersions(ctx.cfg.paths.templates, campaign.template_id);
-  const template = chooseVersion(versions, recipient);
-  if (template && approved.templates[template.meta.language] !== template.sha256) {
-    await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: template ${campaign.template_id}.${template.meta.language} changed`);
-    return 'paused-campaign';
+  let recipient: Recipient | undefined;
+  let template: Template | undefined;
+  let templateId = campaign.template_id;
+  let options = mergeOptionsOf(campaign);
+  if (d.kind === 'reminder') {
+    // A reminder (src/deadlines/reminder.ts): today's addressee, the reminder template; none once a reply is on record.
+    if (!REMINDER_CAMPAIGN_STATES.includes(campaign.state)) return 'skipped-paused';
+    if (await cancelReminderIfReplied(ctx, d)) return 'skipped-done';
+    ({ recipient, template, templateId, options } = await reminderDocumentInputs(ctx.cfg, ctx.db, campaign, d));
+  } else {
+    if (campaign.state !== 'sending') return 'skipped-paused';
+    recipient = await getRecipient(ctx.db, d.recipient_id);
+    const approved = campaign.approval_detail ? ((campaign.approvalParsed as ApprovalDetail | undefined) ?? (JSON.parse(campaign.approval_detail) as ApprovalDetail)) : undefined;
+    if (!recipient || !approved || approved.recipients[d.recipient_id] !== recipientFingerprint(recipient)) {
+      await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: recipient ${d.recipient_id} ${recipient ? 'changed' : 'was removed from the registry'}`);
+      return 'paused-campaign';
+    }
+    const versions = await loadTemplateVersions(ctx.cfg.paths.templates, campaign.template_id);
+    template = chooseVersion(versions, recipient);
+    if (template && approved.templates[template.meta.language] !== template.sha256) {
+      await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: template ${campaign.template_id}.${template.meta.language} changed`);
+      return 'paused-campaign';
+    }
   }
 
   let rendered;
   let subject: string;
   try {
-    if (!template) throw new Error(`no ${recipient.language} version of template ${campaign.template_id} and no fallback`);
-    const merged = mergeDocument(template, recipient, mergeOptionsOf(campaign));
+    if (!recipient) throw new Error(`recipient ${d.recipient_id} is no longer in the registry`);
+    if (!template) throw new Error(`no ${recipient.language} version of template ${templateId} and no fallback`);
+    const merged = mergeDocument(template, recipient, options);
     subject = merged.subject;
     rendered = await renderDocument(merged);
   } catch (err) {
@@ -138,7 +156,7 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
   }
 
   const file = documentPath(ctx, campaign.id, d.id);
-  writeFileAtomic(file, rendered.bytes);
+  await writeFileAtomic(file, rendered.bytes);
   const at = nowIso();
   const stored = await writeTx(ctx.db, async (trx) => {
     const res = await trx
@@ -207,6 +225,9 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
   }
   const at = nowIso();
   let duplicate = false;
+  // Reminders go out while the campaign is sending or done, and only while no reply is on record.
+  const campaignStates: CampaignState[] = d0.kind === 'reminder' ? [...REMINDER_CAMPAIGN_STATES] : ['sending'];
+  const noReplyYet = d0.original_dispatch_id ?? '';
 
   if (d0.state === 'sending') {
     if (d0.claim_job && d0.claim_job !== job.id) {
@@ -221,7 +242,7 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
         .where('id', '=', d0.id)
         .where('state', '=', 'sending')
         .where((eb) => (d0.claim_job === null ? eb('claim_job', 'is', null) : eb('claim_job', '=', d0.claim_job)))
-        .where((eb) => eb(eb.selectFrom('campaigns').select('state').where('id', '=', d0.campaign_id), '=', 'sending'))
+        .where((eb) => eb(eb.selectFrom('campaigns').select('state').where('id', '=', d0.campaign_id), 'in', campaignStates))
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
       await appendEvent(trx, {
@@ -233,24 +254,30 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
         data: { reason: 'found in sending: the previous attempt ended between claim and record', previous_job: d0.claim_job, job: job.id },
       });
       return true;
-    });
+    }, { durable: true });
     if (!taken) return 'skipped-paused';
     duplicate = true;
   } else {
+    // Durable: the claim must survive even a power loss before the message leaves (store/db.ts).
     const claimed = await writeTx(ctx.db, async (trx) => {
-      const res = await trx
+      let claim = trx
         .updateTable('dispatches')
         .set({ state: 'sending', claim_job: job.id, attempts: d0.attempts + 1, updated_at: at })
         .where('id', '=', d0.id)
         .where('state', 'in', ['queued', 'rendered'])
         .where('pdf_sha256', 'is not', null)
-        .where((eb) => eb(eb.selectFrom('campaigns').select('state').where('id', '=', d0.campaign_id), '=', 'sending'))
-        .executeTakeFirst();
+        .where((eb) => eb(eb.selectFrom('campaigns').select('state').where('id', '=', d0.campaign_id), 'in', campaignStates));
+      if (d0.kind === 'reminder') {
+        // A reply recorded a second before wins: same transaction lock, so no reminder after it.
+        claim = claim.where((eb) => eb.not(eb.exists(eb.selectFrom('replies').select('replies.id').where('replies.dispatch_id', '=', noReplyYet).where('replies.replaced_by', 'is', null))));
+      }
+      const res = await claim.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
       await appendEvent(trx, { type: 'dispatch.sending', campaignId: d0.campaign_id, dispatchId: d0.id, actor: ctx.actor, at, data: { job: job.id, attempt: job.attemptsMade + 1 } });
       return true;
-    });
+    }, { durable: true });
     if (!claimed) {
+      if (d0.kind === 'reminder' && (await cancelReminderIfReplied(ctx, d0))) return 'skipped-done';
       const now = await getDispatch(ctx.db, d0.id);
       return now && now.state === 'sending' ? 'skipped-held' : now && (TERMINAL_STATES as readonly string[]).includes(now.state) ? 'skipped-done' : 'skipped-paused';
     }
@@ -258,7 +285,7 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
 
   // From here the dispatch is ours, in 'sending'.
   const d = (await getDispatch(ctx.db, d0.id))!;
-  const campaign = await getCampaign(ctx.db, d.campaign_id);
+  const campaign = await getCampaignForStep(ctx.db, d.campaign_id);
   const recipient: Recipient = recipientSchema.parse(JSON.parse(d.recipient_snapshot!));
   const pdf = fs.readFileSync(path.resolve(ctx.cfg.paths.home, d.pdf_path!));
   // The document sent must be the one rendered and recorded: check the hash before it leaves.
@@ -267,16 +294,19 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
     await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['sending'], `stored PDF ${d.pdf_path} does not match its recorded SHA-256`));
     throw new UnrecoverableError(`send ${d.id}: stored PDF does not match its SHA-256`);
   }
-  const mail = noteMessage(ctx.cfg, {
-    dispatchId: d.id,
-    reference: campaign.reference,
-    subject: d.subject ?? '',
-    language: d.language ?? recipient.language,
-    letterDate: campaign.letter_date,
-    replyBy: campaign.reply_by,
-    recipient,
-    pdf,
-  });
+  const mail =
+    d.kind === 'reminder'
+      ? await reminderMail(ctx, campaign, d, recipient, pdf)
+      : noteMessage(ctx.cfg, {
+          dispatchId: d.id,
+          reference: campaign.reference,
+          subject: d.subject ?? '',
+          language: d.language ?? recipient.language,
+          letterDate: campaign.letter_date,
+          replyBy: campaign.reply_by,
+          recipient,
+          pdf,
+        });
 
   let result;
   try {
@@ -314,6 +344,7 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
         transport: ctx.mailer!.kind,
         attempt: job.attemptsMade + 1,
         possible_duplicate: d.possible_duplicate === 1,
+        ...(d.kind === 'reminder' ? { kind: 'reminder', reminder_key: d.reminder_key, original_dispatch_id: d.original_dispatch_id, letter_date: d.letter_date } : {}),
       },
     });
     await completeIfDone(trx, ctx, d.campaign_id);
@@ -323,9 +354,17 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
 
 /** nodemailer's stage of the SMTP dialogue at which it failed, when it says. */
 function failedBeforeData(err: unknown): boolean {
-  const command = typeof err === 'object' && err && 'command' in err ? String((err as { command: unknown }).command) : '';
-  const code = typeof err === 'object' && err && 'code' in err ? String((err as { code: unknown }).code) : '';
-  return /^(CONN|GREETING|EHLO|HELO|LHLO|STARTTLS|AUTH|MAIL FROM|RCPT TO)/i.test(command) || ['ECONNREFUSED', 'EDNS', 'ENOTFOUND', 'EENVELOPE'].includes(code);
+  const field = (name: string) => (typeof err === 'object' && err && name in err ? String((err as Record<string, unknown>)[name]) : '');
+  const command = field('command');
+  const code = field('code');
+  if (/^(GREETING|EHLO|HELO|LHLO|STARTTLS|AUTH|MAIL FROM|RCPT TO)/i.test(command) || ['ECONNREFUSED', 'EDNS', 'ENOTFOUND', 'EENVELOPE'].includes(code)) return true;
+  // nodemailer reports every socket error and the socket timeout as command 'CONN', whatever the
+  // stage, a timeout while the server holds our DATA included: only a connection that was never
+  // made (refused, unreachable, connect or greeting timeout) is certainly not a delivery.
+  if (/^CONN/i.test(command)) {
+    return ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'].includes(field('originalCode')) || ['CONNECT_TIMEOUT', 'GREETING_TIMEOUT'].includes(field('timeoutType'));
+  }
+  return false;
 }
 
 async function handleSendError(ctx: DispatchContext, d: { id: string; campaign_id: string; possible_duplicate: number }, job: JobInfo, err: unknown, duplicate: boolean): Promise<StepOutcome> {

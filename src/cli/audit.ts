@@ -1,17 +1,20 @@
 import type { Command } from 'commander';
+import { exportDispatches } from '../audit/dispatch-export.ts';
 import { exportEvents, type ExportFormat } from '../audit/export.ts';
 import { describeBreak, verifyChain } from '../audit/verify.ts';
-import { loadConfig } from '../config.ts';
+import { storeClock, zonedDate } from '../clock.ts';
+import { loadConfig, type Config } from '../config.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { openDb, type Db } from '../store/db.ts';
 import { action } from './run.ts';
 
-/** `chancery audit verify | export`: check and hand over the hash-chained audit trail. */
+/** `chancery audit verify | export`: check the hash-chained audit trail; hand over dispatches or events. */
 
-async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await openDb(loadConfig().paths.db);
+async function withDb<T>(fn: (db: Db, cfg: Config) => Promise<T>): Promise<T> {
+  const cfg = loadConfig();
+  const db = await openDb(cfg.paths.db);
   try {
-    return await fn(db);
+    return await fn(db, cfg);
   } finally {
     await db.destroy();
   }
@@ -37,17 +40,27 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command('export')
-    .description('write the events to a CSV or JSON Lines file, oldest first (streamed)')
-    .option('--campaign <id>', "only this campaign's events")
+    .description(
+      'write one row per dispatch (note or reminder: reference, recipient, addresses, subject, queued, sent, Message-ID, SMTP reply, PDF SHA-256, attempts, reminders, reply, overdue, status) or, with --events, one row per event, to a CSV or JSON Lines file (streamed; CSV cells starting with = + - @ tab CR are neutralised)',
+    )
+    .option('--campaign <id>', "only this campaign's dispatches (or events)")
+    .option('--events', 'one row per audit event, oldest first, instead of one per dispatch')
     .requiredOption('--format <format>', 'csv or jsonl')
     .requiredOption('--out <file>', 'file to write (replaced as a whole when done)')
     .action(
-      action(async (opts: { campaign?: string; format: string; out: string }) => {
+      action(async (opts: { campaign?: string; events?: boolean; format: string; out: string }) => {
         if (opts.format !== 'csv' && opts.format !== 'jsonl') throw new UsageError(`--format: "${opts.format}" is not csv or jsonl`);
         const format: ExportFormat = opts.format;
-        await withDb(async (db) => {
-          const { count } = await exportEvents(db, { campaignId: opts.campaign, format, out: opts.out });
-          out(`exported ${count} events to ${opts.out}`);
+        await withDb(async (db, cfg) => {
+          if (opts.events) {
+            const { count } = await exportEvents(db, { campaignId: opts.campaign, format, out: opts.out });
+            out(`exported ${count} events to ${opts.out}`);
+            return;
+          }
+          // Overdue is judged on the business clock at the duty station, as `campaign overdue` does.
+          const today = zonedDate(await storeClock(db).now(), cfg.DUTY_STATION_TZ);
+          const { count } = await exportDispatches(db, { campaignId: opts.campaign, format, out: opts.out, today });
+          out(`exported ${count} dispatches to ${opts.out}`);
         });
       }),
     );

@@ -15,6 +15,9 @@ import { ensureRegistryLoaded } from '../registry/index.ts';
 import { openDb, type Db } from '../store/db.ts';
 import { runUntilDone, type RunProgress } from '../../workers/run.ts';
 import { action } from './run.ts';
+import { storeClock } from '../clock.ts';
+import { followUpLine, overdueRecipients } from '../deadlines/followup.ts';
+import { listReminderRounds } from '../deadlines/jobs.ts';
 
 /** `chancery campaign ...`: create, preflight, approve, send, status, pause, resume, cancel, retry, test-send, set-reply-by. */
 
@@ -60,8 +63,9 @@ export function registerCampaignCommands(program: Command): void {
     .option('--letter-date <date>', "date of the note, yyyy-mm-dd (default: the template's)")
     .option('--by <name>', 'who drafts it (the approver must be someone else)')
     .option('--rate <perMinute>', 'at most this many messages a minute for this campaign')
+    .option('--overdue-remind <days>', 'one more reminder this many days after the reply-by date')
     .action(
-      action(async (opts: { template: string; reference: string; audience: string; replyBy: string; remind?: string; letterDate?: string; by?: string; rate?: string }) => {
+      action(async (opts: { template: string; reference: string; audience: string; replyBy: string; remind?: string; letterDate?: string; by?: string; rate?: string; overdueRemind?: string }) => {
         await withDb(async (db, cfg) => {
           const c = await createCampaign(db, cfg, {
             templateId: opts.template,
@@ -72,6 +76,7 @@ export function registerCampaignCommands(program: Command): void {
             remind: opts.remind,
             by: opts.by ?? defaultActor(),
             ratePerMinute: positiveInt(opts.rate, '--rate'),
+            overdueRemind: positiveInt(opts.overdueRemind, '--overdue-remind'),
           });
           out(`campaign created: ${c.reference}, template ${c.template_id}, audience ${c.audience}, letter ${c.letter_date}, reply by ${c.reply_by}, by ${c.created_by}`);
           out(c.id);
@@ -200,6 +205,23 @@ export function registerCampaignCommands(program: Command): void {
     );
 
   campaign
+    .command('overdue <id>')
+    .description('recipients whose note was sent, with no reply on record, after the reply-by date (business clock)')
+    .option('--json', 'as JSON')
+    .action(
+      action(async (id: string, opts: { json?: boolean }) =>
+        withDb(async (db, cfg) => {
+          const r = await overdueRecipients(db, cfg, storeClock(db), id);
+          if (opts.json) out(JSON.stringify(r, null, 2));
+          else {
+            out(`campaign ${id}: reply by ${r.reply_by}, today ${r.today}: ${r.overdue.length} overdue`);
+            for (const o of r.overdue) out(followUpLine(o));
+          }
+        }),
+      ),
+    );
+
+  campaign
     .command('pause <id>')
     .description('stop new sends (what a worker is sending right now completes)')
     .option('--by <name>', 'who does it (audit)')
@@ -256,6 +278,7 @@ export function registerCampaignCommands(program: Command): void {
         withDb(async (db) => {
           const c = await setReplyBy(db, id, date, opts.by ?? defaultActor());
           out(`campaign ${c.id}: reply by ${c.reply_by}`);
+          for (const r of await listReminderRounds(db, id)) if (r.state === 'scheduled') out(`reminder ${r.key} due ${r.due_on} (${r.due_at})`);
         }),
       ),
     );
@@ -274,6 +297,11 @@ function printStatus(s: CampaignStatus): void {
     const flags = [d.possible_duplicate ? 'POSSIBLE DUPLICATE' : '', d.attempts > 1 ? `${d.attempts} attempts` : '', d.error && d.state !== 'sent' ? d.error : ''].filter(Boolean).join('; ');
     out(`${d.recipient_id.padEnd(12)} ${d.kind.padEnd(8)} ${d.state.padEnd(9)} ${d.message_id ?? ''}${flags ? `  ${flags}` : ''}`);
   }
+  // Replies, reminders, overdue (src/deadlines/followup.ts).
+  const f = s.followUp;
+  out(`follow-up on ${f.today}: ${f.counts.sent} sent, ${f.counts.replied} replied, ${f.counts.reminded} reminded, ${f.counts.overdue} overdue (reply by ${f.reply_by})`);
+  for (const r of f.rounds) out(`reminder ${r.key.padEnd(4)} due ${r.due_on}  ${r.state}${r.state_reason ? ` (${r.state_reason})` : ''}${r.result ? `  ${r.result}` : ''}`);
+  for (const r of f.recipients) out(followUpLine(r));
 }
 
 /** In-process workers with a progress bar on stderr (sent, failed, rate, time left). */

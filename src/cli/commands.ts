@@ -1,11 +1,16 @@
 import type { Command } from 'commander';
 import { registerAuditCommands } from './audit.ts';
+import { registerBenchCommands } from './bench.ts';
 import { registerCampaignCommands } from './campaign.ts';
+import { registerClockCommands } from './clock.ts';
+import { registerReplyCommands } from './reply.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerPreviewCommands } from './preview.ts';
 import { registerRedisCommands } from './redis.ts';
 import { registerRegistryCommands } from './registry.ts';
+import { registerServeCommands } from './serve.ts';
 import { registerTemplateCommands } from './template.ts';
+import { registerUserCommands } from './user.ts';
 import { registerWorkerCommands } from './worker.ts';
 
 /** One file per command group; each adds its sub-commands to the program. */
@@ -16,7 +21,12 @@ export function registerCommands(program: Command): void {
   registerTemplateCommands(program);
   registerCampaignCommands(program);
   registerWorkerCommands(program);
+  registerReplyCommands(program);
+  registerClockCommands(program);
   registerPreviewCommands(program);
   registerDemoCommands(program);
+  registerServeCommands(program);
+  registerUserCommands(program);
   registerAuditCommands(program);
+  registerBenchCommands(program);
 }

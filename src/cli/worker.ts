@@ -7,8 +7,8 @@ import { action } from './run.ts';
 export function registerWorkerCommands(program: Command): void {
   program
     .command('worker')
-    .description('run render and send workers until SIGTERM (jobs in hand finish, the SMTP pool closes)')
-    .option('--queues <list>', 'queues to work on: render,send', 'render,send')
+    .description('run render, send and remind workers until SIGTERM (jobs in hand finish, the SMTP pool closes)')
+    .option('--queues <list>', 'queues to work on: render,send,remind', 'render,send,remind')
     .option('--concurrency <n>', 'jobs at once per queue (default RENDER_CONCURRENCY / SEND_CONCURRENCY)')
     .action(
       action(async (opts: { queues: string; concurrency?: string }) => {

@@ -1,10 +1,24 @@
 /**
- * Drawing: positioned items -> pdfkit calls -> PDF bytes. No layout decisions here.
- * Deterministic: fixed Producer/Creator and dates, and a document /ID derived from the input.
+ * Drawing: positioned items -> PDF bytes. No layout decisions here.
+ *
+ * pdfkit writes the document (objects, pages, annotations, metadata, cross-reference table); the
+ * page content and the embedded fonts are written here directly, because pdfkit's text() shapes,
+ * encodes and positions each fragment on its own (several operators per word) and subsets each
+ * font anew in every document. Here:
+ * - a line's words in one face go out as ONE TJ array (positions as TJ adjustments, from the
+ *   shaped glyph advances, so the layout's x positions are kept exactly);
+ * - the glyphs come from a per-process cache of shaped strings (glyphs.ts);
+ * - each face is embedded as a subset cached by glyph set; CIDs are the face's own glyph ids, so
+ *   a page's content does not depend on the rest of the document, and the compressed content of
+ *   a page that is the same in every letter (the static pages of a note) is reused as is.
+ * Deterministic: fixed Producer/Creator and dates, a document /ID derived from the input, and
+ * bytes that depend only on the document (never on what the caches held before).
  */
+import { deflateSync } from 'node:zlib';
 import PDFDocument from 'pdfkit';
 import { FONT_KEYS, fonts, verticalMetrics, type FontKey } from './fonts.ts';
-import { A4, type DocumentLayout } from './flow.ts';
+import { A4, type DocumentLayout, type TextItem } from './flow.ts';
+import { faceInfo, shape, subsetFor, type Shaped } from './glyphs.ts';
 
 /** Fixed so that the same input gives the same bytes (the audit records the PDF's SHA-256). */
 export const FIXED_DATE = new Date(Date.UTC(2000, 0, 1, 0, 0, 0));
@@ -17,46 +31,223 @@ export interface DrawMeta {
   id: Uint8Array;
 }
 
-const FONT_NAME: Record<FontKey, string> = {
-  regular: 'NotoSerif',
-  bold: 'NotoSerif-Bold',
-  italic: 'NotoSerif-Italic',
-  boldItalic: 'NotoSerif-BoldItalic',
-};
+/** Resource names of the four faces on every page. */
+const RESOURCE: Record<FontKey, string> = { regular: 'F1', bold: 'F2', italic: 'F3', boldItalic: 'F4' };
+
+/** pdfkit internals used here: a page's content stream and resources, and ref(). */
+interface PdfRef {
+  end(chunk?: Uint8Array): void;
+}
+interface PdfStreamRef extends PdfRef {
+  data: Record<string, unknown>;
+  buffer: Uint8Array[];
+  compress: boolean;
+  write(chunk: Uint8Array): void;
+}
+interface PdfInternals {
+  _id: Uint8Array;
+  page: { content: PdfStreamRef; resources: { data: { Font?: Record<string, PdfRef> } } };
+  ref(data?: Record<string, unknown>): PdfRef;
+}
+
+/** Compressed page contents by their text: the pages every letter shares are deflated once. */
+const MAX_CONTENTS = 200;
+const contentCache = new Map<string, Buffer>();
+
+function deflateContent(content: string): Buffer {
+  const hit = contentCache.get(content);
+  if (hit) return hit;
+  const bytes = deflateSync(Buffer.from(content, 'latin1'));
+  if (contentCache.size >= MAX_CONTENTS) contentCache.clear();
+  contentCache.set(content, bytes);
+  return bytes;
+}
+
+export function clearContentCache(): void {
+  contentCache.clear();
+}
+
+const HEX: string[] = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(4, '0'));
+const hex = (cid: number): string => HEX[cid] ?? cid.toString(16).padStart(4, '0');
+
+/** Numbers in content streams: fixed precision, no exponent, no "-0". */
+function num(n: number, digits = 1000): string {
+  const r = Math.round(n * digits) / digits;
+  return r === 0 ? '0' : String(r);
+}
+
+/** Per face used in a document: its embedded font object. */
+interface FaceUse {
+  ref: PdfRef;
+}
+
+/** Shapes every text item, collects each face's glyphs, embeds the subsets. */
+function embedFonts(doc: PdfInternals, layout: DocumentLayout): { runs: Map<TextItem, Shaped>; faces: Map<FontKey, FaceUse> } {
+  const runs = new Map<TextItem, Shaped>();
+  const seen = new Map<FontKey, Map<number, number[]>>();
+  for (const page of layout.pages) {
+    for (const it of page.items) {
+      if (it.kind !== 'text' || it.text === '') continue;
+      const run = shape(it.font, it.text);
+      runs.set(it, run);
+      let glyphs = seen.get(it.font);
+      if (!glyphs) seen.set(it.font, (glyphs = new Map()));
+      for (let i = 0; i < run.gids.length; i++) {
+        const g = run.gids[i]!;
+        if (g !== 0 && !glyphs.has(g)) glyphs.set(g, run.codePoints[i]!);
+      }
+    }
+  }
+  const faces = new Map<FontKey, FaceUse>();
+  for (const key of FONT_KEYS) {
+    const glyphs = seen.get(key);
+    if (!glyphs) continue;
+    const gids = [...glyphs.keys()].sort((a, b) => a - b);
+    const entry = subsetFor(key, gids, gids.map((g) => glyphs.get(g)!));
+    const info = faceInfo(key);
+    const file = doc.ref({ Length1: entry.length1, Filter: 'FlateDecode' });
+    file.end(entry.fontFile);
+    const descriptor = doc.ref({
+      Type: 'FontDescriptor',
+      FontName: entry.name,
+      Flags: info.flags,
+      FontBBox: info.bbox,
+      ItalicAngle: info.italicAngle,
+      Ascent: info.ascent,
+      Descent: info.descent,
+      CapHeight: info.capHeight,
+      XHeight: info.xHeight,
+      StemV: 0,
+      FontFile2: file,
+    });
+    descriptor.end();
+    const cidToGid = doc.ref({ Filter: 'FlateDecode' });
+    cidToGid.end(entry.cidToGid);
+    const cidFont = doc.ref({
+      Type: 'Font',
+      Subtype: 'CIDFontType2',
+      BaseFont: entry.name,
+      CIDSystemInfo: { Registry: new String('Adobe'), Ordering: new String('Identity'), Supplement: 0 },
+      FontDescriptor: descriptor,
+      W: entry.widths,
+      CIDToGIDMap: cidToGid,
+    });
+    cidFont.end();
+    const toUnicode = doc.ref({ Filter: 'FlateDecode' });
+    toUnicode.end(entry.toUnicode);
+    const font = doc.ref({ Type: 'Font', Subtype: 'Type0', BaseFont: entry.name, Encoding: 'Identity-H', DescendantFonts: [cidFont], ToUnicode: toUnicode });
+    font.end();
+    faces.set(key, { ref: font });
+  }
+  return { runs, faces };
+}
 
 /**
- * pdfkit keeps a per-document cache of shaped words (EmbeddedFont.layoutCache); shaping with
- * fontkit is most of the cost of a document. The shaped runs only depend on the parsed font, which
- * is shared, and pdfkit never mutates them after caching, so one cache per face serves every
- * document of the process. Bounded: dropped and restarted when it grows too large.
+ * One page's content. Text items on the same baseline in the same face and size, left to right,
+ * join one TJ array; rules are stroked in between. Coordinates: PDF's own (origin bottom left).
+ * CIDs are glyph ids, so the text depends on nothing but these items.
  */
-const SHARED_LAYOUT_LIMIT = 50_000;
-const sharedLayouts: Partial<Record<FontKey, { entries: Record<string, unknown>; size: number }>> = {};
+function pageContent(items: DocumentLayout['pages'][number]['items'], runs: Map<TextItem, Shaped>): string {
+  const H = A4.height;
+  const out: string[] = [];
+  let inText = false;
+  let font: FontKey | undefined;
+  let size = 0;
+  /** Open TJ array: its baseline, and the pen's x after its last glyph (points). */
+  const tj: string[] = [];
+  let tjOpen = false;
+  let lineY = 0;
+  let pen = 0;
+  let hexRun = '';
 
-function shareLayoutCache(doc: PDFKit.PDFDocument, key: FontKey): void {
-  const font = (doc as unknown as { _font?: { layoutCache?: Record<string, unknown> } })._font;
-  if (!font?.layoutCache) return;
-  let shared = sharedLayouts[key];
-  if (!shared || shared.size > SHARED_LAYOUT_LIMIT) {
-    shared = { entries: Object.create(null) as Record<string, unknown>, size: 0 };
-    sharedLayouts[key] = shared;
+  const flushHex = (): void => {
+    if (hexRun !== '') {
+      tj.push(`<${hexRun}>`);
+      hexRun = '';
+    }
+  };
+  const closeTj = (): void => {
+    if (!tjOpen) return;
+    flushHex();
+    out.push(`[${tj.join('')}] TJ`);
+    tj.length = 0;
+    tjOpen = false;
+  };
+  const openTj = (x: number, y: number): void => {
+    closeTj();
+    out.push(`1 0 0 1 ${num(x)} ${num(y)} Tm`);
+    tjOpen = true;
+    pen = x;
+    lineY = y;
+  };
+
+  for (const it of items) {
+    if (it.kind === 'rule') {
+      closeTj();
+      if (inText) {
+        out.push('ET');
+        inText = false;
+      }
+      out.push(`${num(it.width)} w 0 G ${num(it.x1)} ${num(H - it.y1)} m ${num(it.x2)} ${num(H - it.y2)} l S`);
+      continue;
+    }
+    const run = runs.get(it);
+    if (!run) continue;
+    if (!inText) {
+      out.push('BT');
+      inText = true;
+      font = undefined;
+    }
+    if (it.font !== font || it.size !== size) {
+      closeTj();
+      out.push(`/${RESOURCE[it.font]} ${num(it.size)} Tf`);
+      font = it.font;
+      size = it.size;
+    }
+    const y = H - it.y;
+    const k = 1000 / size;
+    if (tjOpen && y === lineY && it.x >= pen - 1e-6) {
+      // Same line: move the pen to this item with a TJ adjustment (thousandths of an em, leftwards).
+      const gap = (it.x - pen) * k;
+      if (Math.abs(gap) >= 0.005) {
+        flushHex();
+        tj.push(num(-gap, 100));
+      }
+      pen = it.x;
+    } else {
+      openTj(it.x, y);
+    }
+    const upm = faceInfo(it.font).unitsPerEm;
+    const toPt = size / upm;
+    for (let i = 0; i < run.gids.length; i++) {
+      const off = run.offsets?.[i];
+      const c = run.gids[i]!;
+      if (off && (off[0] !== 0 || off[1] !== 0)) {
+        // A displaced glyph (a combining mark): drawn on its own, then the line resumes after it.
+        const at = pen;
+        openTj(at + off[0] * toPt, y + off[1] * toPt);
+        hexRun = hex(c);
+        openTj(at + run.xAdvance[i]! * toPt, y);
+        continue;
+      }
+      hexRun += hex(c);
+      pen += run.xAdvance[i]! * toPt;
+      const kern = run.xAdvance[i]! - run.advance[i]!;
+      if (kern !== 0) {
+        flushHex();
+        tj.push(num((-kern * 1000) / upm, 100));
+      }
+    }
   }
-  const entries = shared.entries;
-  const counter = shared;
-  // Count insertions so the bound above can be enforced without scanning the object.
-  font.layoutCache = new Proxy(entries, {
-    set(target, prop, value) {
-      if (typeof prop === 'string' && !(prop in target)) counter.size++;
-      target[prop as string] = value;
-      return true;
-    },
-  });
+  closeTj();
+  if (inText) out.push('ET');
+  return `${out.join('\n')}\n`;
 }
 
 export function drawPdf(layout: DocumentLayout, meta: DrawMeta): Promise<Buffer> {
   const set = fonts();
   const doc = new PDFDocument({
-    // Default font = our regular face: avoids parsing Helvetica's AFM for every document.
+    // Default font = our regular face: avoids parsing Helvetica's AFM for every document (never drawn with).
     font: set.regular as unknown as string,
     size: 'A4',
     margin: 0,
@@ -73,50 +264,37 @@ export function drawPdf(layout: DocumentLayout, meta: DrawMeta): Promise<Buffer>
       ModDate: FIXED_DATE,
     },
   });
+  const raw = doc as unknown as PdfInternals;
   // pdfkit computes /ID as an MD5 of the info dictionary; make it explicitly input-derived.
-  (doc as unknown as { _id: Uint8Array })._id = meta.id;
-  for (const key of FONT_KEYS) {
-    // A parsed fontkit font is an accepted source (PDFFontFactory.open checks for `layout`).
-    doc.registerFont(FONT_NAME[key], set[key] as unknown as Buffer);
-  }
+  raw._id = meta.id;
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {
     doc.on('data', (c: Buffer) => chunks.push(c));
     doc.on('end', () => resolve(Buffer.concat(chunks)));
     doc.on('error', reject);
   });
+  const { runs, faces } = embedFonts(raw, layout);
   const { ascent, descent } = verticalMetrics();
-  const shared = new Set<FontKey>();
   for (const page of layout.pages) {
     doc.addPage({ size: [A4.width, A4.height], margin: 0 });
+    const resources: Record<string, PdfRef> = {};
+    for (const [key, use] of faces) resources[RESOURCE[key]] = use.ref;
+    raw.page.resources.data.Font = resources;
+    // The page's stream, already compressed, replaces what pdfkit put there (its top-down
+    // transform, which this content does not use): pdfkit writes it out as is.
+    const content = raw.page.content;
+    content.buffer = [];
+    content.data = { Filter: 'FlateDecode' };
+    content.compress = false;
+    content.write(deflateContent(pageContent(page.items, runs)));
     const links: { url: string; x: number; y: number; w: number; h: number }[] = [];
-    let font: FontKey | undefined;
-    let size = 0;
     for (const it of page.items) {
-      if (it.kind === 'rule') {
-        doc.moveTo(it.x1, it.y1).lineTo(it.x2, it.y2).lineWidth(it.width).strokeColor('black').stroke();
-        continue;
-      }
-      if (it.font !== font) {
-        doc.font(FONT_NAME[it.font]);
-        font = it.font;
-        if (!shared.has(font)) {
-          shareLayoutCache(doc, font);
-          shared.add(font);
-        }
-      }
-      if (it.size !== size) {
-        doc.fontSize(it.size);
-        size = it.size;
-      }
-      doc.text(it.text, it.x, it.y, { lineBreak: false, baseline: 'alphabetic' });
-      if (it.link) {
-        // One annotation per stretch of a link on a line, not one per word.
-        const last = links[links.length - 1];
-        const top = it.y - ascent * it.size;
-        if (last && last.url === it.link && Math.abs(last.y - top) < 0.01 && it.x >= last.x) last.w = it.x + it.width - last.x;
-        else links.push({ url: it.link, x: it.x, y: top, w: it.width, h: (ascent - descent) * it.size });
-      }
+      if (it.kind !== 'text' || !it.link) continue;
+      // One annotation per stretch of a link on a line, not one per word.
+      const last = links[links.length - 1];
+      const top = it.y - ascent * it.size;
+      if (last && last.url === it.link && Math.abs(last.y - top) < 0.01 && it.x >= last.x) last.w = it.x + it.width - last.x;
+      else links.push({ url: it.link, x: it.x, y: top, w: it.width, h: (ascent - descent) * it.size });
     }
     for (const l of links) doc.link(l.x, l.y, l.w, l.h, l.url);
   }

@@ -80,8 +80,30 @@ export function linesToUnits(lines: Line[], x0: number, style: TextStyle): Unit[
   }));
 }
 
+/**
+ * The static paragraphs of a note are the same for every recipient: their positioned lines are
+ * kept per process, keyed by everything that decides them (runs, measure, style, alignment), so a
+ * campaign breaks each static paragraph once, not once per letter. Bounded; cleared when full.
+ */
+const MAX_CACHED_PARAGRAPHS = 1_000;
+const unitCache = new Map<string, Unit[]>();
+
+/** Forget the cached paragraph layouts (the benchmark measures a campaign from a cold start). */
+export function clearLayoutCache(): void {
+  unitCache.clear();
+}
+
 export function textUnits(runs: Parameters<typeof wordsFromRuns>[0], x0: number, width: number, style: TextStyle, align: Align, firstIndent = 0): Unit[] {
-  return linesToUnits(breakLines(wordsFromRuns(runs, style), { width, align, firstIndent }), x0, style);
+  const key = JSON.stringify([runs, x0, width, style.size, style.leading, style.bold ?? false, style.italic ?? false, align, firstIndent]);
+  let units = unitCache.get(key);
+  if (!units) {
+    units = linesToUnits(breakLines(wordsFromRuns(runs, style), { width, align, firstIndent }), x0, style);
+    if (unitCache.size >= MAX_CACHED_PARAGRAPHS) unitCache.clear();
+    unitCache.set(key, units);
+  }
+  // Callers add items to the units they get (list labels) and never touch the items themselves:
+  // fresh arrays around the shared, never-mutated items.
+  return units.map((u) => ({ height: u.height, items: [...u.items], marks: [...u.marks] }));
 }
 
 export function translate(items: DrawItem[], dx: number, dy: number): DrawItem[] {

@@ -23,18 +23,27 @@ const FILES: Record<FontKey, string> = {
 export type FontSet = Record<FontKey, fontkit.Font>;
 
 let cache: FontSet | undefined;
+let files: Record<FontKey, Buffer> | undefined;
 
 function packageDir(): string {
   const require = createRequire(import.meta.url);
   return dirname(require.resolve('@expo-google-fonts/noto-serif/package.json'));
 }
 
+/** The four font files as read from disk (subset.ts copies glyphs from them). */
+export function fontFiles(): Record<FontKey, Buffer> {
+  if (files) return files;
+  const dir = packageDir();
+  const read = (key: FontKey): Buffer => readFileSync(join(dir, FILES[key]));
+  files = { regular: read('regular'), bold: read('bold'), italic: read('italic'), boldItalic: read('boldItalic') };
+  return files;
+}
+
 /** The four parsed faces; read from disk and parsed on first call only. */
 export function fonts(): FontSet {
   if (cache) return cache;
-  const dir = packageDir();
-  const load = (key: FontKey): fontkit.Font => fontkit.create(readFileSync(join(dir, FILES[key])));
-  cache = { regular: load('regular'), bold: load('bold'), italic: load('italic'), boldItalic: load('boldItalic') };
+  const f = fontFiles();
+  cache = { regular: fontkit.create(f.regular), bold: fontkit.create(f.bold), italic: fontkit.create(f.italic), boldItalic: fontkit.create(f.boldItalic) };
   return cache;
 }
 

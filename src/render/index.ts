@@ -4,8 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { MergedDocument, RenderedDocument } from '../document/model.ts';
-import { drawPdf } from './draw.ts';
-import type { DocumentLayout } from './flow.ts';
+import { clearContentCache, drawPdf } from './draw.ts';
+import { clearLayoutCache, type DocumentLayout } from './flow.ts';
+import { clearGlyphCaches } from './glyphs.ts';
 import { layoutNote } from './layout-note.ts';
 import { layoutUnDocument } from './layout-undoc.ts';
 
@@ -14,6 +15,17 @@ export type { DocumentLayout } from './flow.ts';
 /** Lay a document out into positioned pages (pure). */
 export function layoutDocument(doc: MergedDocument): DocumentLayout {
   return doc.kind === 'un-document' ? layoutUnDocument(doc) : layoutNote(doc);
+}
+
+/**
+ * Forget every per-process cache of the renderer (paragraph layouts, shaped strings, font subsets,
+ * compressed pages). Output never depends on them; the benchmark clears them so that each run
+ * measures a campaign from a cold start.
+ */
+export function clearRenderCaches(): void {
+  clearLayoutCache();
+  clearGlyphCaches();
+  clearContentCache();
 }
 
 export async function renderDocument(doc: MergedDocument): Promise<RenderedDocument> {

@@ -1,5 +1,6 @@
 /**
- * Note verbale layout (seed 004): A4, 2.5 cm margins, 12 pt Noto Serif justified, paragraphs set
+ * Note verbale layout (seed 004): A4, 2.5 cm side margins, 11 pt Noto Serif on 14 pt justified
+ * (Noto Serif is wider than the original's Times: at 12 pt the two-page note ran to three), paragraphs set
  * apart by space (no first-line indent, so the reference line and the closing date line need no
  * special case), the addressee block flush left at the foot of page 1 (its height reserved there
  * so the body flows above it and on to page 2), "- n -" centred at the top of continuation pages.
@@ -9,9 +10,9 @@ import { addressLines, layoutBlocks, type BlockMeasures } from './blocks.ts';
 import { A4, CM, Flow, translate, type DocumentLayout, type Geometry, type PageLayout, type TextStyle } from './flow.ts';
 import { widthOf } from './measure.ts';
 
-const GEOMETRY: Geometry = { left: 2.5 * CM, right: 2.5 * CM, top: 2.5 * CM, bottom: 2.2 * CM };
-const BODY: TextStyle = { size: 12, leading: 15 };
-const FOOTNOTE = { size: 10, leading: 12.5, markWidth: 14, gap: 3 };
+const GEOMETRY: Geometry = { left: 2.5 * CM, right: 2.5 * CM, top: 2.2 * CM, bottom: 2 * CM };
+const BODY: TextStyle = { size: 11, leading: 14 };
+const FOOTNOTE = { size: 9.5, leading: 12, markWidth: 14, gap: 3 };
 /** Space between the last body line of page 1 and the addressee block. */
 const ADDRESSEE_GAP = 2 * BODY.leading;
 
@@ -21,12 +22,12 @@ export function noteMeasures(g: Geometry): BlockMeasures {
     textLeft: g.left,
     textRight: A4.width - g.right,
     numberLeft: g.left,
-    numberHang: 36,
-    paragraphGap: 10,
-    itemGap: 6,
-    labelHang: 36,
-    headingStyle: (level) => ({ size: 12, leading: 15, bold: level < 3, italic: level === 3 }),
-    table: { size: 10.5, leading: 13 },
+    numberHang: 34,
+    paragraphGap: 7,
+    itemGap: 4,
+    labelHang: 34,
+    headingStyle: (level) => ({ size: 11, leading: 14, bold: level < 3, italic: level === 3 }),
+    table: { size: 10, leading: 12.5 },
     tablePad: 3,
   };
 }
@@ -34,7 +35,7 @@ export function noteMeasures(g: Geometry): BlockMeasures {
 export function pageNumber(page: PageLayout, index: number, g: Geometry): void {
   if (index === 0) return;
   const text = `- ${index + 1} -`;
-  const size = 11;
+  const size = 10;
   const width = widthOf('regular', size, text);
   page.items.push({ kind: 'text', text, font: 'regular', size, x: (A4.width - width) / 2, y: g.top / 2 + size / 2, width });
 }

@@ -149,8 +149,12 @@ export function wordsFromRuns(runs: readonly Run[], style: RunStyle): Word[] {
 }
 
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-/** Break opportunities inside an over-long word (URLs, symbols): after these characters. */
-const SOFT_BREAK_AFTER = new Set(['/', '-', '.', '_', '?', '&', '=', '@']);
+/**
+ * Break opportunities inside an over-long word (URLs, symbols): after these characters. Not after
+ * '-': text extractors (pdftotext, screen readers) take a line ending in '-' for a hyphenated word
+ * and join it without the hyphen, so a URL broken there would be copied wrong.
+ */
+const SOFT_BREAK_AFTER = new Set(['/', '.', '_', '?', '&', '=', '@']);
 
 interface Unit {
   text: string;

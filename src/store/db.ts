@@ -24,9 +24,15 @@ export function sqliteHandle(db: Db): SQLite.Database {
 export async function openDb(file: string): Promise<Db> {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
+  // First, so that switching to WAL (an exclusive lock) waits for a process opening it at the same time.
+  sqlite.pragma('busy_timeout = 10000');
   // WAL lets the CLI read while workers write; a busy timeout rather than SQLITE_BUSY errors.
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 10000');
+  // NORMAL in WAL mode (bench helper): commits reach the WAL without a flush each; the WAL is
+  // flushed at checkpoints. A crashed process loses nothing; a power loss may lose the last
+  // commits but never corrupts the file. The send claim is committed with writeTx(..., { durable:
+  // true }), flushed before the message leaves, so exactly-once holds across a power loss too.
+  sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   sqliteHandles.set(db, sqlite);
@@ -41,7 +47,16 @@ class StaticMigrationProvider implements MigrationProvider {
 }
 
 async function migrate(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider() });
-  const { error } = await migrator.migrateToLatest();
-  if (error) throw error;
+  // Unordered: a store that already ran a later-numbered migration still takes an earlier one added since.
+  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), allowUnorderedMigrations: true });
+  // Two processes opening a new store at once (a worker and the CLI): the migration transaction
+  // starts deferred, and SQLite answers a lock upgrade it cannot grant with SQLITE_BUSY at once,
+  // without the busy timeout. The loser waits and tries again; by then the schema is usually there.
+  for (let attempt = 1; ; attempt++) {
+    const { error } = await migrator.migrateToLatest();
+    if (!error) return;
+    const busy = (error as { code?: string }).code === 'SQLITE_BUSY' || /database is locked/.test(String(error));
+    if (!busy || attempt >= 50) throw error;
+    await new Promise((r) => setTimeout(r, 50 + Math.random() * 150));
+  }
 }

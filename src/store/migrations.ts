@@ -1,4 +1,4 @@
-import type { Kysely, Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 
 /**
  * Schema migrations, applied in key order. Never edit one that has shipped: add the next.
@@ -138,6 +138,148 @@ export const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('events_campaign').on('events').columns(['campaign_id', 'id']).execute();
       await db.schema.createIndex('events_dispatch').on('events').columns(['dispatch_id', 'id']).execute();
+    },
+  },
+  '0003_deadlines': {
+    async up(db: Kysely<any>) {
+      // Reminders are dispatches too (kind 'reminder'), several per recipient: one per round,
+      // told apart by reminder_key ('' for the note itself, 'b14', 'b3', 'o7').
+      await db.schema.alterTable('dispatches').addColumn('reminder_key', 'text', (c) => c.notNull().defaultTo('')).execute();
+      /** A reminder's original note dispatch. */
+      await db.schema.alterTable('dispatches').addColumn('original_dispatch_id', 'text').execute();
+      /** A reminder's own date (duty-station calendar date of the clock when its round ran). */
+      await db.schema.alterTable('dispatches').addColumn('letter_date', 'text').execute();
+      await db.schema.dropIndex('dispatches_campaign_recipient_kind').execute();
+      await db.schema
+        .createIndex('dispatches_campaign_recipient_kind_key')
+        .on('dispatches')
+        .columns(['campaign_id', 'recipient_id', 'kind', 'reminder_key'])
+        .unique()
+        .execute();
+      await db.schema.createIndex('dispatches_message_id').on('dispatches').column('message_id').execute();
+      /** --overdue-remind N: one more reminder N days after the reply-by date (null: none). */
+      await db.schema.alterTable('campaigns').addColumn('overdue_remind', 'integer').execute();
+
+      /** Replies on record, one current per note dispatch; a replaced one points to its successor. */
+      await db.schema
+        .createTable('replies')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('dispatch_id', 'text', (c) => c.notNull().references('dispatches.id'))
+        .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id'))
+        .addColumn('recipient_id', 'text', (c) => c.notNull())
+        /** Calendar date (yyyy-mm-dd) at the duty station. */
+        .addColumn('received_on', 'text', (c) => c.notNull())
+        /** email | fax | post | hand | note-verbale */
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('their_reference', 'text')
+        .addColumn('note', 'text')
+        /** The reply itself: --file, or the .eml of an ingested e-mail (relative to CHANCERY_HOME). */
+        .addColumn('file_path', 'text')
+        .addColumn('file_sha256', 'text')
+        .addColumn('logged_by', 'text', (c) => c.notNull())
+        .addColumn('logged_at', 'text', (c) => c.notNull())
+        /** manual | ingest */
+        .addColumn('source', 'text', (c) => c.notNull())
+        /** How an ingested e-mail was matched: in-reply-to | reference+address | reference+domain | assigned. */
+        .addColumn('match_method', 'text')
+        .addColumn('source_sha256', 'text')
+        .addColumn('replaced_by', 'text')
+        .execute();
+      await sql`create unique index replies_current on replies (dispatch_id) where replaced_by is null`.execute(db);
+      await db.schema.createIndex('replies_campaign').on('replies').columns(['campaign_id', 'recipient_id']).execute();
+
+      /** Files kept with a reply (under var/replies): the .eml, its attachments, a --file. */
+      await db.schema
+        .createTable('reply_files')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('reply_id', 'text', (c) => c.notNull().references('replies.id'))
+        /** file | message | attachment */
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('filename', 'text', (c) => c.notNull())
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('bytes', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('reply_files_reply').on('reply_files').column('reply_id').execute();
+
+      /** Every .eml `reply ingest` has seen, by SHA-256: ingesting it again records nothing. */
+      await db.schema
+        .createTable('ingested_emails')
+        .addColumn('sha256', 'text', (c) => c.primaryKey())
+        .addColumn('file_name', 'text', (c) => c.notNull())
+        /** Copy under var/replies (relative to CHANCERY_HOME). */
+        .addColumn('stored_path', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text')
+        .addColumn('from_address', 'text')
+        .addColumn('subject', 'text')
+        .addColumn('date', 'text')
+        /** matched | unmatched | assigned | already-replied */
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('reply_id', 'text')
+        .addColumn('ingested_at', 'text', (c) => c.notNull())
+        .addColumn('ingested_by', 'text', (c) => c.notNull())
+        .execute();
+
+      /** Reminder rounds of a campaign: the schedule the sweep rebuilds BullMQ jobs from. */
+      await db.schema
+        .createTable('reminders')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id'))
+        /** b14 (14 days before reply-by), b3, o7 (7 days after): also the dispatches' reminder_key. */
+        .addColumn('key', 'text', (c) => c.notNull())
+        /** before | overdue */
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('offset_days', 'integer', (c) => c.notNull())
+        /** Duty-station calendar date and the UTC instant (that date at REMIND_LOCAL_TIME there). */
+        .addColumn('due_on', 'text', (c) => c.notNull())
+        .addColumn('due_at', 'text', (c) => c.notNull())
+        /** scheduled | done | cancelled */
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('state_reason', 'text')
+        /** Counts when it ran: JSON {reminded, replied, not_sent}. */
+        .addColumn('result', 'text')
+        .addColumn('ran_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('reminders_campaign_key').on('reminders').columns(['campaign_id', 'key']).unique().execute();
+      await db.schema.createIndex('reminders_state_due').on('reminders').columns(['state', 'due_at']).execute();
+
+      /** The driven clock: absent row = system time; else time = real time + offset_ms. */
+      await db.schema
+        .createTable('clock')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('offset_ms', 'integer', (c) => c.notNull())
+        .addColumn('set_at', 'text', (c) => c.notNull())
+        .addColumn('set_by', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '0005_users': {
+    async up(db: Kysely<any>) {
+      /** Web console accounts (chancery user add). name_key: the name in lower case, unique. */
+      await db.schema
+        .createTable('users')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('name_key', 'text', (c) => c.notNull().unique())
+        /** viewer | drafter | approver | admin */
+        .addColumn('role', 'text', (c) => c.notNull())
+        /** scrypt$N$r$p$salt$hash (base64url); never the password itself. */
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('disabled_at', 'text')
+        .execute();
+      /** Web sessions: id is the SHA-256 of the cookie's token, so a copy of the store opens none. */
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_name', 'text', (c) => c.notNull().references('users.name'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('sessions_user').on('sessions').columns(['user_name']).execute();
     },
   },
 };

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /** Row types of the store, one interface per table (see migrations.ts). */
 
 export interface RecipientsTable {
@@ -33,6 +35,8 @@ export interface CampaignsTable {
   approval_detail: string | null;
   enqueue_round: number;
   updated_at: string;
+  /** Days after reply-by for one more reminder (0003_deadlines); null: none. */
+  overdue_remind: number | null;
 }
 
 export interface ReferenceSeriesTable {
@@ -71,6 +75,12 @@ export interface DispatchesTable {
   updated_at: string;
   rendered_at: string | null;
   sent_at: string | null;
+  /** 0003_deadlines: '' for a note; the reminder round ('b14', 'b3', 'o7') for a reminder. */
+  reminder_key: Generated<string>;
+  /** A reminder's original note dispatch. */
+  original_dispatch_id: string | null;
+  /** A reminder's own date (yyyy-mm-dd at the duty station). */
+  letter_date: string | null;
 }
 
 export interface TestSendsTable {
@@ -99,6 +109,95 @@ export interface EventsTable {
   hash: string;
 }
 
+export type UserRole = 'viewer' | 'drafter' | 'approver' | 'admin';
+
+export interface UsersTable {
+  name: string;
+  name_key: string;
+  role: UserRole;
+  password_hash: string;
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_name: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export type ReplyChannel = 'email' | 'fax' | 'post' | 'hand' | 'note-verbale';
+export const REPLY_CHANNELS: readonly ReplyChannel[] = ['email', 'fax', 'post', 'hand', 'note-verbale'];
+
+export interface RepliesTable {
+  id: string;
+  dispatch_id: string;
+  campaign_id: string;
+  recipient_id: string;
+  received_on: string;
+  channel: ReplyChannel;
+  their_reference: string | null;
+  note: string | null;
+  file_path: string | null;
+  file_sha256: string | null;
+  logged_by: string;
+  logged_at: string;
+  source: 'manual' | 'ingest';
+  match_method: string | null;
+  source_sha256: string | null;
+  replaced_by: string | null;
+}
+
+export interface ReplyFilesTable {
+  id: Generated<number>;
+  reply_id: string;
+  role: 'file' | 'message' | 'attachment';
+  filename: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface IngestedEmailsTable {
+  sha256: string;
+  file_name: string;
+  stored_path: string;
+  message_id: string | null;
+  from_address: string | null;
+  subject: string | null;
+  date: string | null;
+  outcome: 'matched' | 'unmatched' | 'assigned' | 'already-replied';
+  reason: string | null;
+  reply_id: string | null;
+  ingested_at: string;
+  ingested_by: string;
+}
+
+export interface RemindersTable {
+  id: string;
+  campaign_id: string;
+  key: string;
+  kind: 'before' | 'overdue';
+  offset_days: number;
+  due_on: string;
+  due_at: string;
+  state: 'scheduled' | 'done' | 'cancelled';
+  state_reason: string | null;
+  result: string | null;
+  ran_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ClockTable {
+  id: number;
+  offset_ms: number;
+  set_at: string;
+  set_by: string;
+}
+
 export interface Database {
   recipients: RecipientsTable;
   campaigns: CampaignsTable;
@@ -106,4 +205,11 @@ export interface Database {
   dispatches: DispatchesTable;
   test_sends: TestSendsTable;
   events: EventsTable;
+  replies: RepliesTable;
+  reply_files: ReplyFilesTable;
+  ingested_emails: IngestedEmailsTable;
+  reminders: RemindersTable;
+  clock: ClockTable;
+  users: UsersTable;
+  sessions: SessionsTable;
 }

@@ -12,16 +12,29 @@ export type Trx = Kysely<Database>;
  * Inside `fn`, use only the handle it is given, never `db` (one connection: that would wait forever).
  * PostgreSQL via DATABASE_URL would use a plain BEGIN with SELECT ... FOR UPDATE on the chain head.
  */
-export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
+export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
   return db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
+    // durable (bench helper): this commit is flushed to disk before it returns, whatever the
+    // store's synchronous setting (NORMAL in WAL mode, see db.ts); flushing the WAL also makes
+    // every earlier commit durable. For the send claim, which must survive a power loss.
+    let previous: number | undefined;
+    if (opts.durable) {
+      previous = (await sql<{ synchronous: number }>`pragma synchronous`.execute(conn)).rows[0]?.synchronous;
+      if (previous !== undefined && previous < 2) await sql`pragma synchronous = FULL`.execute(conn);
+      else previous = undefined;
+    }
     try {
-      const result = await fn(conn);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (err) {
-      await sql`rollback`.execute(conn).catch(() => undefined);
-      throw err;
+      await sql`begin immediate`.execute(conn);
+      try {
+        const result = await fn(conn);
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (err) {
+        await sql`rollback`.execute(conn).catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      if (previous !== undefined) await sql.raw(`pragma synchronous = ${previous}`).execute(conn);
     }
   });
 }

@@ -51,6 +51,23 @@ export function parseTemplateText(raw: string, file: string): Template {
   return { meta: parsed.data, body, file, sha256: createHash('sha256').update(raw).digest('hex'), bodyLine: end + 2 };
 }
 
+/**
+ * Parsed templates by file and exact text (bench helper): a worker reads the file for every job, so
+ * an edit is seen at once, but parses it (and merge, whose compiled form is kept per Template
+ * object, compiles it) only when the text changed. Templates are never mutated after parsing.
+ */
+const parsedCache = new Map<string, Template>();
+
+function parseCached(raw: string, shown: string): Template {
+  const key = `${shown}\u0000${raw}`;
+  const hit = parsedCache.get(key);
+  if (hit) return hit;
+  const t = parseTemplateText(raw, shown);
+  if (parsedCache.size >= 64) parsedCache.clear();
+  parsedCache.set(key, t);
+  return t;
+}
+
 /** Reads and validates templates/<id>.<lang>.md; the file name must match id and language. */
 export async function readTemplateFile(file: string): Promise<Template> {
   const shown = displayPath(file);
@@ -62,7 +79,7 @@ export async function readTemplateFile(file: string): Promise<Template> {
   } catch (err) {
     throw new InputError(`${shown}: cannot read template (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  const t = parseTemplateText(raw, shown);
+  const t = parseCached(raw, shown);
   if (t.meta.id !== name[1]) throw new InputError(`${shown}: front matter: id "${t.meta.id}" does not match the file name (${name[1]})`);
   if (t.meta.language !== name[2]) throw new InputError(`${shown}: front matter: language "${t.meta.language}" does not match the file name (${name[2]})`);
   return t;

@@ -11,8 +11,11 @@ export type TestRedis = {
   port: number;
   /** The server's data folder (AOF), removed by stop(). */
   dir: string;
-  /** SHUTDOWN (AOF flushed), then start again on the same port and folder: the data survives. */
-  restart(): Promise<void>;
+  /**
+   * SHUTDOWN (AOF flushed), then start again on the same port and folder: the data survives.
+   * `whileDown` runs between the two (an outage of the length it takes).
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   /** SHUTDOWN and remove the data folder. */
   stop(): Promise<void>;
 };
@@ -82,8 +85,9 @@ export async function startRedisServer(): Promise<TestRedis> {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
-    async restart() {
+    async restart(whileDown) {
       await shutdown();
+      await whileDown?.();
       await start();
     },
     async stop() {
