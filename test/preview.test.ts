@@ -11,7 +11,7 @@ import { pdfText } from './helpers/pdf.ts';
  * import the archived note CU 2009/92 (A), preview France's letter, read the PDF back.
  */
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SEED_004 = path.resolve(ROOT, '../shared/seeds/004_c09b3555f6de2e03.txt');
+const SEED_004 = path.resolve(ROOT, 'seeds/archive/004_c09b3555f6de2e03.txt');
 const run = promisify(execFile);
 
 let work: string;

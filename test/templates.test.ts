@@ -21,7 +21,7 @@ import { FRA, templateFromText } from './templates-fixtures.ts';
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TEMPLATES = path.join(ROOT, 'templates');
-const SEED_004 = '/work/shared/seeds/004_c09b3555f6de2e03.txt';
+const SEED_004 = path.resolve(import.meta.dirname, '../seeds/archive/004_c09b3555f6de2e03.txt');
 const SUBJECT = 'Deuxième réunion intersessions du Groupe de travail sur la traite des personnes';
 
 function errorOf(fn: () => unknown): Error {

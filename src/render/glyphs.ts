@@ -37,7 +37,14 @@ export function shape(font: FontKey, text: string): Shaped {
   const cache = shapedCache[font];
   const hit = cache.get(text);
   if (hit) return hit;
-  const run = fonts()[font].layout(text);
+  const face = fonts()[font];
+  // fontkit caches one Glyph object per glyph id with the code points of its FIRST use in the
+  // process (font.getGlyph), so `codePoints` would depend on what was shaped before (a glyph first
+  // reached by decomposition or substitution keeps those code points), and the ToUnicode map built
+  // from it would make pdftotext lose or change characters. A fresh cache for each new string
+  // gives each glyph the code points it stands for here. Shaped runs are cached below.
+  (face as unknown as { _glyphs: Record<number, unknown> })._glyphs = {};
+  const run = face.layout(text);
   const n = run.glyphs.length;
   const out: Shaped = { gids: new Array(n), xAdvance: new Array(n), advance: new Array(n), offsets: null, codePoints: new Array(n) };
   for (let i = 0; i < n; i++) {

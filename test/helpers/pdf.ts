@@ -2,10 +2,12 @@ import { spawn } from 'node:child_process';
 
 /**
  * The text of a PDF as pdftotext (poppler-utils) extracts it: what a reader could copy out of it.
- * `layout: true` keeps the physical layout (columns, indentation) instead of reading order.
+ * `layout: true` keeps the physical layout (columns, indentation) instead of reading order;
+ * `raw: true` keeps the order of the content stream (no column detection: a very loose justified
+ * line, with gaps wider than pdftotext expects between words, stays one line).
  */
-export async function pdfText(pdf: Buffer | string, opts: { layout?: boolean } = {}): Promise<string> {
-  const args = ['-enc', 'UTF-8', ...(opts.layout ? ['-layout'] : []), typeof pdf === 'string' ? pdf : '-', '-'];
+export async function pdfText(pdf: Buffer | string, opts: { layout?: boolean; raw?: boolean } = {}): Promise<string> {
+  const args = ['-enc', 'UTF-8', ...(opts.layout ? ['-layout'] : []), ...(opts.raw ? ['-raw'] : []), typeof pdf === 'string' ? pdf : '-', '-'];
   return new Promise((resolve, reject) => {
     const child = spawn('pdftotext', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
