@@ -3,22 +3,11 @@ import { exportDispatches } from '../audit/dispatch-export.ts';
 import { exportEvents, type ExportFormat } from '../audit/export.ts';
 import { describeBreak, verifyChain } from '../audit/verify.ts';
 import { storeClock, zonedDate } from '../clock.ts';
-import { loadConfig, type Config } from '../config.ts';
 import { InputError, UsageError } from '../errors.ts';
-import { openDb, type Db } from '../store/db.ts';
 import { action } from './run.ts';
+import { withDb } from './store.ts';
 
 /** `chancery audit verify | export`: check the hash-chained audit trail; hand over dispatches or events. */
-
-async function withDb<T>(fn: (db: Db, cfg: Config) => Promise<T>): Promise<T> {
-  const cfg = loadConfig();
-  const db = await openDb(cfg.paths.db);
-  try {
-    return await fn(db, cfg);
-  } finally {
-    await db.destroy();
-  }
-}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 

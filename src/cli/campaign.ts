@@ -7,30 +7,21 @@ import { campaignStatus, cancelCampaign, pauseCampaign, resumeCampaign, retryFai
 import { runPreflight } from '../campaigns/preflight.ts';
 import { defaultActor, getCampaign } from '../campaigns/repo.ts';
 import { testSend } from '../campaigns/test-send.ts';
-import { loadConfig, type Config } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { InfrastructureError, InputError, UsageError } from '../errors.ts';
 import { createMailer } from '../mail/index.ts';
 import { formatGaps } from '../merge/index.ts';
-import { ensureRegistryLoaded } from '../registry/index.ts';
-import { openDb, type Db } from '../store/db.ts';
 import { runUntilDone, type RunProgress } from '../../workers/run.ts';
 import { action } from './run.ts';
+import { withDb as withStore } from './store.ts';
+
+/** Every command here needs the recipients: load the shipped registry into an empty store. */
+const withDb = <T>(fn: Parameters<typeof withStore<T>>[0]) => withStore(fn, { registry: true });
 import { storeClock } from '../clock.ts';
 import { followUpLine, overdueRecipients } from '../deadlines/followup.ts';
 import { listReminderRounds } from '../deadlines/jobs.ts';
 
 /** `chancery campaign ...`: create, preflight, approve, send, status, pause, resume, cancel, retry, test-send, set-reply-by. */
-
-async function withDb<T>(fn: (db: Db, cfg: Config) => Promise<T>): Promise<T> {
-  const cfg = loadConfig();
-  const db = await openDb(cfg.paths.db);
-  try {
-    await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
-    return await fn(db, cfg);
-  } finally {
-    await db.destroy();
-  }
-}
 
 async function withQueues<T>(actor: string, fn: (opened: OpenedContext) => Promise<T>, opts: { mailer?: boolean } = {}): Promise<T> {
   const opened = await openDispatchContext(loadConfig(), { actor, mailer: opts.mailer });

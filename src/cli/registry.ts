@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
 import {
   ensureRegistryLoaded,
@@ -12,20 +11,10 @@ import {
   type ExportFormat,
   type Recipient,
 } from '../registry/index.ts';
-import { openDb, type Db } from '../store/db.ts';
 import { action } from './run.ts';
+import { withDb } from './store.ts';
 
 /** Opens the store, runs fn, and always closes the store (a CLI process must be able to exit). */
-async function withDb<T>(fn: (db: Db, cfg: ReturnType<typeof loadConfig>) => Promise<T>): Promise<T> {
-  const cfg = loadConfig();
-  const db = await openDb(cfg.paths.db);
-  try {
-    return await fn(db, cfg);
-  } finally {
-    await db.destroy();
-  }
-}
-
 function exportFormat(format: string | undefined, out: string | undefined): ExportFormat {
   const f = format ?? (out && path.extname(out).toLowerCase() === '.csv' ? 'csv' : 'json');
   if (f !== 'csv' && f !== 'json') throw new UsageError(`--format: "${f}" is not csv or json`);

@@ -1,27 +1,17 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultActor, getCampaign } from '../campaigns/repo.ts';
-import { loadConfig, type Config } from '../config.ts';
 import { storeClock } from '../clock.ts';
 import { assignReply, ingestReplies, listUnmatched } from '../deadlines/ingest.ts';
 import { listReplies, recordReply } from '../deadlines/replies.ts';
 import { prepareSampleReplies } from '../deadlines/samples.ts';
-import { ensureRegistryLoaded } from '../registry/index.ts';
-import { openDb, type Db } from '../store/db.ts';
 import { action } from './run.ts';
+import { withDb as withStore } from './store.ts';
+
+/** Every command here needs the recipients: load the shipped registry into an empty store. */
+const withDb = <T>(fn: Parameters<typeof withStore<T>>[0]) => withStore(fn, { registry: true });
 
 /** `chancery reply ...`: record, ingest, assign, list, unmatched, samples. */
-
-async function withDb<T>(fn: (db: Db, cfg: Config) => Promise<T>): Promise<T> {
-  const cfg = loadConfig();
-  const db = await openDb(cfg.paths.db);
-  try {
-    await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
-    return await fn(db, cfg);
-  } finally {
-    await db.destroy();
-  }
-}
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 

@@ -1,22 +1,12 @@
 import readline from 'node:readline';
 import type { Command } from 'commander';
 import { defaultActor } from '../campaigns/repo.ts';
-import { loadConfig } from '../config.ts';
 import { InputError, UsageError } from '../errors.ts';
-import { openDb, type Db } from '../store/db.ts';
 import { addUser, listUsers, ROLES, setUserPassword, setUserRole } from '../web/users.ts';
 import { action } from './run.ts';
+import { withDb } from './store.ts';
 
 /** `chancery user add|list|set-role|passwd`: accounts of the web console (chancery serve). */
-
-async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await openDb(loadConfig().paths.db);
-  try {
-    return await fn(db);
-  } finally {
-    await db.destroy();
-  }
-}
 
 /** Reads one line from a terminal without echoing it. */
 function promptHidden(question: string): Promise<string> {
