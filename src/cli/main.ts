@@ -8,6 +8,12 @@ const program = new Command('chancery')
 
 registerCommands(program);
 
+// `chancery registry export | head`: a reader that closes the pipe early is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
