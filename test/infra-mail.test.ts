@@ -184,8 +184,12 @@ describe('file outbox', () => {
     expect(result.accepted).toEqual(['mission.fra@example.org', 'capital.fra@example.org']);
 
     const raw = fs.readFileSync(path.join(cfg.paths.outbox, files[0]!));
-    expect(raw.includes('\r\n')).toBe(true);
+    // Every line ends in CRLF (RFC 5322) and none is longer than 998 characters.
+    const lines = raw.toString('latin1').split('\r\n');
+    expect(lines.filter((l) => l.includes('\n') || l.includes('\r'))).toEqual([]);
+    expect(lines.filter((l) => l.length > 998)).toEqual([]);
     const parsed = await PostalMime.parse(raw);
+    expect(parsed.text?.replace(/\r\n/g, '\n').trimEnd()).toBe(m.text.trimEnd());
     expect(parsed.messageId).toBe(m.messageId);
     expect(parsed.subject).toBe(m.subject);
     expect(parsed.date).toBe('2009-07-08T09:00:00.000Z');

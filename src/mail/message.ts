@@ -101,7 +101,8 @@ export function toMailOptions(m: OutgoingMessage): SendMailOptions {
     to: m.to,
     ...(m.cc.length > 0 ? { cc: m.cc } : {}),
     subject: m.subject,
-    text: m.text,
+    // CRLF, the line end of the composed message (see composeMessage).
+    text: m.text.replace(/\r?\n/g, '\r\n'),
     messageId: m.messageId,
     ...(m.date !== undefined ? { date: m.date } : {}),
     headers,

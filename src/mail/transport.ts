@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
+import addressparser from 'nodemailer/lib/addressparser';
 import type { Config } from '../config.ts';
 import { messageIdFileName } from './message-id.ts';
 import { envelopeRecipients, toMailOptions, type OutgoingMessage, type SendResult } from './message.ts';
@@ -51,7 +52,13 @@ export function createSmtpMailer(url: string, opts: { maxConnections?: number } 
   return {
     kind: 'smtp',
     async send(m) {
-      const info = await transporter.sendMail(toMailOptions(m));
+      // Composed in memory first, then handed over whole: nodemailer streaming the MIME tree to
+      // the socket wrote it in hundreds of small writes (one per base64 line block), a good share
+      // of the send worker's CPU. The bytes are those of composeMessage, as the outbox writes them.
+      const raw = await composeMessage(m);
+      const from = addressparser(m.from)[0];
+      const envelope = { from: from && 'address' in from ? from.address : m.from, to: envelopeRecipients(m) };
+      const info = await transporter.sendMail({ envelope, raw, messageId: m.messageId });
       return {
         messageId: info.messageId || m.messageId,
         response: info.response,
@@ -68,10 +75,19 @@ export function createSmtpMailer(url: string, opts: { maxConnections?: number } 
   };
 }
 
+let streamComposer: ReturnType<typeof nodemailer.createTransport> | undefined;
+/** One in-memory composing transport per process (it holds no state between messages). */
+function composer(): ReturnType<typeof nodemailer.createTransport> {
+  // No `newline` option: MimeNode writes CRLF itself, and toMailOptions gives it the text with
+  // CRLF already; the option's line-end converter scanned every byte again in JavaScript, more
+  // than half of the composing time for a letter's PDF (2.2 ms -> 0.9 ms of CPU per message).
+  streamComposer ??= nodemailer.createTransport({ streamTransport: true, buffer: true });
+  return streamComposer;
+}
+
 /** The message as RFC 5322 bytes (CRLF line ends), exactly as the SMTP transport would send it. */
 export async function composeMessage(m: OutgoingMessage): Promise<Buffer> {
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
-  const info = await composer.sendMail(toMailOptions(m));
+  const info = await composer().sendMail(toMailOptions(m));
   return info.message as Buffer;
 }
 

@@ -17,6 +17,54 @@ export function sqliteHandle(db: Db): SQLite.Database {
   return handle;
 }
 
+/** One descriptor per store on its write-ahead log, opened on first use, closed with the store. */
+const walFds = new WeakMap<SQLite.Database, number>();
+
+/**
+ * Flushes the store's write-ahead log to disk (fsync) and returns true; false when the store has
+ * none (in memory). Every commit is appended to the log in order, so after this every commit made
+ * so far is durable; a checkpoint flushes the log before copying it into the main file, and the
+ * main file before the log is reused (SQLite's WAL rules under synchronous = NORMAL). The log
+ * stays the same file while a connection (ours) is open: SQLite removes it only when the last
+ * connection closes. Synchronous on purpose: an fsync through libuv's thread pool cost several
+ * times the CPU here (see writeFileAtomic in campaigns/process.ts).
+ */
+export function flushWal(db: Db): boolean {
+  const handle = sqliteHandles.get(db);
+  if (!handle || handle.memory || handle.name === '' || handle.name === ':memory:') return false;
+  let fd = walFds.get(handle);
+  if (fd === undefined) {
+    try {
+      fd = fs.openSync(`${handle.name}-wal`, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // No log (never written, or checkpointed and removed): the commits are in the main file.
+      const main = fs.openSync(handle.name, 'r');
+      try {
+        fs.fsyncSync(main);
+      } finally {
+        fs.closeSync(main);
+      }
+      return true;
+    }
+    walFds.set(handle, fd);
+  }
+  fs.fsyncSync(fd);
+  return true;
+}
+
+/** Closes the descriptor flushWal kept, when the connection closes. */
+function forgetWal(handle: SQLite.Database): void {
+  const fd = walFds.get(handle);
+  if (fd === undefined) return;
+  walFds.delete(handle);
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
 /**
  * Opens the store (SQLite file by default) and brings its schema up to date.
  * The queries elsewhere use Kysely's portable builder so PostgreSQL can follow via DATABASE_URL.
@@ -34,10 +82,46 @@ export async function openDb(file: string): Promise<Db> {
   // true }), flushed before the message leaves, so exactly-once holds across a power loss too.
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   sqliteHandles.set(db, sqlite);
   await migrate(db);
   return db;
+}
+
+/**
+ * The handle Kysely is given: the same connection, with prepared statements kept by SQL text.
+ * Kysely's SQLite driver prepares every query afresh; the worker steps run the same few dozen
+ * statements for every dispatch, so re-preparing them was a good share of each job's CPU
+ * (performance helper). Safe on one connection: Kysely runs one query at a time on it, SQLite
+ * re-prepares a kept statement itself after a schema change, and a statement still busy (a
+ * stream not read to the end) is never handed out again: a fresh one is prepared instead.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 256): SQLite.Database {
+  const kept = new Map<string, SQLite.Statement>();
+  const prepare = (source: string): SQLite.Statement => {
+    const hit = kept.get(source);
+    if (hit && !hit.busy) return hit;
+    const stmt = sqlite.prepare(source);
+    if (!hit) {
+      if (kept.size >= max) kept.delete(kept.keys().next().value!);
+      kept.set(source, stmt);
+    }
+    return stmt;
+  };
+  return new Proxy(sqlite, {
+    get(target, prop) {
+      if (prop === 'prepare') return prepare;
+      if (prop === 'close') {
+        return () => {
+          forgetWal(target);
+          kept.clear();
+          return target.close();
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 class StaticMigrationProvider implements MigrationProvider {

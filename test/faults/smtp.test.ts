@@ -48,8 +48,8 @@ async function scenario(n: number, query?: string): Promise<Scenario> {
 }
 
 async function events(s: Scenario, type: string): Promise<Record<string, unknown>[]> {
-  const rows = await s.opened.ctx.db.selectFrom('events').select('data').where('campaign_id', '=', s.id).where('type', '=', type).execute();
-  return rows.map((r) => JSON.parse(r.data) as Record<string, unknown>);
+  const rows = await s.opened.ctx.db.selectFrom('events').select(['data', 'dispatch_id']).where('campaign_id', '=', s.id).where('type', '=', type).execute();
+  return rows.map((r) => ({ ...(JSON.parse(r.data) as Record<string, unknown>), dispatch_id: r.dispatch_id }));
 }
 
 describe('SMTP faults', () => {
@@ -59,11 +59,15 @@ describe('SMTP faults', () => {
       await s.smtp.down();
       await startSend(s.opened.ctx.db, s.opened.ctx.cfg, s.opened.ctx.queues, s.id, 'bob');
       const run = runUntilDone(s.opened, s.id, { renderConcurrency: 2, sendConcurrency: 8, pollMs: 100 });
-      // Every dispatch refused at least twice (connection refused) before the relay comes back.
+      // Every dispatch refused at least twice (connection refused) before the relay comes back:
+      // counted from the deferred events, not the attempts, since an attempt is counted at its
+      // claim, before its connection is refused (one claimed just before up() is delivered).
       await until(async () => {
-        const rows = await s.opened.ctx.db.selectFrom('dispatches').select('attempts').where('campaign_id', '=', s.id).execute();
-        return rows.length === 20 && rows.every((r) => r.attempts >= 2);
-      }, 120_000, () => 'two failed attempts per dispatch');
+        const refused = await events(s, 'dispatch.deferred');
+        const perDispatch = new Map<string, number>();
+        for (const e of refused) perDispatch.set(String(e.dispatch_id), (perDispatch.get(String(e.dispatch_id)) ?? 0) + 1);
+        return perDispatch.size === 20 && [...perDispatch.values()].every((n) => n >= 2);
+      }, 120_000, () => 'two refused attempts per dispatch');
       await s.smtp.up();
       const final = await run;
       const o = await outcome(s.opened.ctx.db, s.id, s.smtp.received);
