@@ -44,6 +44,12 @@ const envSchema = z.object({
    * (and the stalled check runs at this interval).
    */
   WORKER_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
+  /**
+   * A worker process whose resident memory grows past its working size (set by its first 500
+   * jobs) by more than this share runs a full garbage collection (workers/memory.ts), so its
+   * memory does not grow with the size of the campaign; 0 leaves it to V8.
+   */
+  WORKER_MEMORY_HEADROOM: z.coerce.number().min(0).max(10).default(0.1),
 });
 
 export type Config = z.infer<typeof envSchema> & {

@@ -7,6 +7,7 @@ import { InfrastructureError, UsageError } from '../src/errors.ts';
 import { startRenderWorker } from './render.ts';
 import { startSendWorker } from './send.ts';
 import { startRemindWorker } from './remind.ts';
+import { keepMemoryFlat } from './memory.ts';
 
 export const WORKER_QUEUES = ['render', 'send', 'remind'] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
@@ -32,6 +33,7 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
   if (opts.queues.includes('render')) workers.push(startRenderWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.RENDER_CONCURRENCY }));
   if (opts.queues.includes('send')) workers.push(startSendWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.SEND_CONCURRENCY }));
   if (opts.queues.includes('remind')) workers.push(startRemindWorker(ctx, redis));
+  keepMemoryFlat(workers, { headroom: cfg.WORKER_MEMORY_HEADROOM });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const desc = workers.map((w) => `${w.name} (concurrency ${w.concurrency})`).join(', ');
   process.stdout.write(`chancery worker ${process.pid} ready: ${desc}; redis ${redis.managed ? 'managed' : 'given'}; mail ${ctx.mailer?.kind ?? 'none'}\n`);

@@ -56,7 +56,8 @@ export type BenchResults = {
   options: { recipients: number; quick: boolean; runs: { render: number; campaign: number }; sizes: number[]; auditEvents: number };
   render: RenderBench;
   campaign: { oneRenderWorker: CampaignSummary; twoRenderWorkers: CampaignSummary };
-  memory: { sizes: MemoryFigure[]; renderWorkerGrowth?: number };
+  /** Peak RSS at 10,000 over 1,000 recipients, minus 1, per worker role. */
+  memory: { sizes: MemoryFigure[]; renderWorkerGrowth?: number; sendWorkerGrowth?: number };
   audit: AuditBench;
   targets: { renderAtLeastAsFastAsTimesFloor: boolean; dispatchesPerSecondAt10000?: number; endToEnd250At10000?: boolean; workerRssWithin20Percent?: boolean };
 };
@@ -113,6 +114,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
   const small = memory.find((m) => m.recipients === 1000);
   const large = memory.find((m) => m.recipients === 10_000);
   const renderWorkerGrowth = small && large ? round(large.peakRssMb.render / small.peakRssMb.render - 1, 3) : undefined;
+  const sendWorkerGrowth = small && large ? round(large.peakRssMb.send / small.peakRssMb.send - 1, 3) : undefined;
 
   log(`audit: ${auditEvents} events`);
   const audit = await benchAudit(auditEvents, log);
@@ -126,12 +128,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     options: { recipients: opts.recipients, quick: opts.quick, runs: { render: renderRuns, campaign: campaignRuns }, sizes, auditEvents },
     render,
     campaign: { oneRenderWorker: summarize(one), twoRenderWorkers: summarize(two) },
-    memory: { sizes: memory, ...(renderWorkerGrowth !== undefined ? { renderWorkerGrowth } : {}) },
+    memory: { sizes: memory, ...(renderWorkerGrowth !== undefined ? { renderWorkerGrowth } : {}), ...(sendWorkerGrowth !== undefined ? { sendWorkerGrowth } : {}) },
     audit,
     targets: {
       renderAtLeastAsFastAsTimesFloor: render.renderers.chancery.msPerDoc <= render.renderers.pdfkitTimes.msPerDoc,
       ...(best10k !== undefined ? { dispatchesPerSecondAt10000: best10k, endToEnd250At10000: best10k >= 250 } : {}),
-      ...(renderWorkerGrowth !== undefined ? { workerRssWithin20Percent: Math.abs(renderWorkerGrowth) <= 0.2 } : {}),
+      ...(renderWorkerGrowth !== undefined && sendWorkerGrowth !== undefined ? { workerRssWithin20Percent: Math.abs(renderWorkerGrowth) <= 0.2 && Math.abs(sendWorkerGrowth) <= 0.2 } : {}),
     },
   };
   fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
@@ -183,6 +185,7 @@ export function formatResults(r: BenchResults): string {
     ]),
   );
   if (r.memory.renderWorkerGrowth !== undefined) out.push(`render worker peak RSS, 10,000 vs 1,000 recipients: ${(r.memory.renderWorkerGrowth * 100).toFixed(1)}%`);
+  if (r.memory.sendWorkerGrowth !== undefined) out.push(`send worker peak RSS, 10,000 vs 1,000 recipients: ${(r.memory.sendWorkerGrowth * 100).toFixed(1)}%`);
   out.push('');
   if ('pending' in r.audit) out.push(`Audit export: ${r.audit.pending}`);
   else {
