@@ -17,8 +17,8 @@
 import { deflateSync } from 'node:zlib';
 import PDFDocument from 'pdfkit';
 import { FONT_KEYS, fonts, verticalMetrics, type FontKey } from './fonts.ts';
-import { A4, type DocumentLayout, type TextItem } from './flow.ts';
-import { faceInfo, shape, subsetFor, type Shaped } from './glyphs.ts';
+import { A4, type DocumentLayout } from './flow.ts';
+import { faceInfo, shape, subsetFor, type Shaped, type TjPiece } from './glyphs.ts';
 
 /** Fixed so that the same input gives the same bytes (the audit records the PDF's SHA-256). */
 export const FIXED_DATE = new Date(Date.UTC(2000, 0, 1, 0, 0, 0));
@@ -76,20 +76,47 @@ function num(n: number, digits = 1000): string {
   return r === 0 ? '0' : String(r);
 }
 
+/**
+ * A run's TJ pieces: hex glyph ids and kerning adjustments, exactly as the per-glyph loop in
+ * pageContent writes them. They depend only on the run (and its face), so they are built once per
+ * cached run instead of once per glyph per document.
+ */
+function tjPieces(run: Shaped, upm: number): TjPiece[] {
+  if (run.tj) return run.tj;
+  const pieces: TjPiece[] = [];
+  let hexRun = '';
+  for (let i = 0; i < run.gids.length; i++) {
+    hexRun += hex(run.gids[i]!);
+    const kern = run.xAdvance[i]! - run.advance[i]!;
+    if (kern !== 0) {
+      if (hexRun !== '') pieces.push({ hex: hexRun });
+      hexRun = '';
+      pieces.push({ adjust: num((-kern * 1000) / upm, 100) });
+    }
+  }
+  if (hexRun !== '') pieces.push({ hex: hexRun });
+  run.tj = pieces;
+  return pieces;
+}
+
 /** Per face used in a document: its embedded font object. */
 interface FaceUse {
   ref: PdfRef;
 }
 
 /** Shapes every text item, collects each face's glyphs, embeds the subsets. */
-function embedFonts(doc: PdfInternals, layout: DocumentLayout): { runs: Map<TextItem, Shaped>; faces: Map<FontKey, FaceUse> } {
-  const runs = new Map<TextItem, Shaped>();
+function embedFonts(doc: PdfInternals, layout: DocumentLayout): { runs: (Shaped | undefined)[][]; faces: Map<FontKey, FaceUse> } {
+  // Per page, the shaped run of each item (by index; undefined for rules and empty text).
+  const runs: (Shaped | undefined)[][] = [];
   const seen = new Map<FontKey, Map<number, number[]>>();
   for (const page of layout.pages) {
-    for (const it of page.items) {
+    const pageRuns: (Shaped | undefined)[] = new Array(page.items.length);
+    runs.push(pageRuns);
+    for (let k = 0; k < page.items.length; k++) {
+      const it = page.items[k]!;
       if (it.kind !== 'text' || it.text === '') continue;
       const run = shape(it.font, it.text);
-      runs.set(it, run);
+      pageRuns[k] = run;
       let glyphs = seen.get(it.font);
       if (!glyphs) seen.set(it.font, (glyphs = new Map()));
       for (let i = 0; i < run.gids.length; i++) {
@@ -147,7 +174,7 @@ function embedFonts(doc: PdfInternals, layout: DocumentLayout): { runs: Map<Text
  * join one TJ array; rules are stroked in between. Coordinates: PDF's own (origin bottom left).
  * CIDs are glyph ids, so the text depends on nothing but these items.
  */
-function pageContent(items: DocumentLayout['pages'][number]['items'], runs: Map<TextItem, Shaped>): string {
+function pageContent(items: DocumentLayout['pages'][number]['items'], runs: readonly (Shaped | undefined)[]): string {
   const H = A4.height;
   const out: string[] = [];
   let inText = false;
@@ -181,7 +208,8 @@ function pageContent(items: DocumentLayout['pages'][number]['items'], runs: Map<
     lineY = y;
   };
 
-  for (const it of items) {
+  for (let n = 0; n < items.length; n++) {
+    const it = items[n]!;
     if (it.kind === 'rule') {
       closeTj();
       if (inText) {
@@ -191,7 +219,7 @@ function pageContent(items: DocumentLayout['pages'][number]['items'], runs: Map<
       out.push(`${num(it.width)} w 0 G ${num(it.x1)} ${num(H - it.y1)} m ${num(it.x2)} ${num(H - it.y2)} l S`);
       continue;
     }
-    const run = runs.get(it);
+    const run = runs[n];
     if (!run) continue;
     if (!inText) {
       out.push('BT');
@@ -219,6 +247,18 @@ function pageContent(items: DocumentLayout['pages'][number]['items'], runs: Map<
     }
     const upm = faceInfo(it.font).unitsPerEm;
     const toPt = size / upm;
+    if (!run.offsets) {
+      // The usual case: the run's cached pieces, the pen moved glyph by glyph as below.
+      for (const piece of tjPieces(run, upm)) {
+        if ('hex' in piece) hexRun += piece.hex;
+        else {
+          flushHex();
+          tj.push(piece.adjust);
+        }
+      }
+      for (let i = 0; i < run.xAdvance.length; i++) pen += run.xAdvance[i]! * toPt;
+      continue;
+    }
     for (let i = 0; i < run.gids.length; i++) {
       const off = run.offsets?.[i];
       const c = run.gids[i]!;
@@ -275,7 +315,7 @@ export function drawPdf(layout: DocumentLayout, meta: DrawMeta): Promise<Buffer>
   });
   const { runs, faces } = embedFonts(raw, layout);
   const { ascent, descent } = verticalMetrics();
-  for (const page of layout.pages) {
+  for (const [pageIndex, page] of layout.pages.entries()) {
     doc.addPage({ size: [A4.width, A4.height], margin: 0 });
     const resources: Record<string, PdfRef> = {};
     for (const [key, use] of faces) resources[RESOURCE[key]] = use.ref;
@@ -286,7 +326,7 @@ export function drawPdf(layout: DocumentLayout, meta: DrawMeta): Promise<Buffer>
     content.buffer = [];
     content.data = { Filter: 'FlateDecode' };
     content.compress = false;
-    content.write(deflateContent(pageContent(page.items, runs)));
+    content.write(deflateContent(pageContent(page.items, runs[pageIndex]!)));
     const links: { url: string; x: number; y: number; w: number; h: number }[] = [];
     for (const it of page.items) {
       if (it.kind !== 'text' || !it.link) continue;

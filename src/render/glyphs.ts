@@ -25,7 +25,16 @@ export interface Shaped {
   /** Per glyph [xOffset, yOffset] in font units, or null when every glyph sits on the pen. */
   offsets: [number, number][] | null;
   codePoints: number[][];
+  /**
+   * The run as it goes into a TJ array (draw.ts), built on first use and kept with the run: hex
+   * glyph ids, with a kerning adjustment (a number string) between two hex pieces where the
+   * shaper's advance differs from the glyph's own. Unset for runs with displaced glyphs.
+   */
+  tj?: TjPiece[];
 }
+
+/** A piece of a TJ array: hex glyph ids (no brackets) or an adjustment in thousandths of an em. */
+export type TjPiece = { hex: string } | { adjust: string };
 
 /** Bounded caches: cleared wholesale when full (a long-running worker must not grow). */
 const MAX_SHAPED = 20_000;
