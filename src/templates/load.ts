@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument, isNode } from 'yaml';
 import { InputError } from '../errors.ts';
@@ -75,7 +75,9 @@ export async function readTemplateFile(file: string): Promise<Template> {
   if (!name) throw new InputError(`${shown}: a template file is named <id>.<lang>.md (e.g. cu-2009-92.fr.md)`);
   let raw: string;
   try {
-    raw = await readFile(file, 'utf8');
+    // Read in place: a render worker reads the template for every letter (an edit is seen at
+    // once), and a few KB through libuv's thread pool cost more CPU than the read itself.
+    raw = readFileSync(file, 'utf8');
   } catch (err) {
     throw new InputError(`${shown}: cannot read template (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
@@ -106,7 +108,7 @@ export async function loadTemplate(dir: string, id: string, language: string): P
 
 async function templateFileNames(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((n) => FILE_NAME.test(n)).sort();
+    return readdirSync(dir).filter((n) => FILE_NAME.test(n)).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new InputError(`${displayPath(dir)}: cannot read the templates folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
