@@ -98,22 +98,18 @@ export async function enqueueDispatches(
   round: number,
 ): Promise<void> {
   const q = queue === 'render' ? queues.render : queues.send;
-  const only = items.length === 1 ? items[0] : undefined;
+  const jobs = items.map((it) => ({
+    name: queue,
+    data: { campaignId: it.campaignId, dispatchId: it.dispatchId },
+    opts: { jobId: jobIdFor(it.dispatchId, round) },
+  }));
+  const only = jobs.length === 1 ? jobs[0] : undefined;
   if (only) {
     // One job (a render step handing its dispatch to send): a plain add, one script call,
     // without the MULTI pipeline addBulk builds (measured: about 0.3 ms of CPU per dispatch).
-    await q.add(queue, { campaignId: only.campaignId, dispatchId: only.dispatchId }, { jobId: jobIdFor(only.dispatchId, round) });
+    await q.add(only.name, only.data, only.opts);
     return;
   }
   // In slices: one addBulk per few hundred keeps each Redis call small.
-  for (let i = 0; i < items.length; i += 500) {
-    const slice = items.slice(i, i + 500);
-    await q.addBulk(
-      slice.map((it) => ({
-        name: queue,
-        data: { campaignId: it.campaignId, dispatchId: it.dispatchId },
-        opts: { jobId: jobIdFor(it.dispatchId, round) },
-      })),
-    );
-  }
+  for (let i = 0; i < jobs.length; i += 500) await q.addBulk(jobs.slice(i, i + 500));
 }

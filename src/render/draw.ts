@@ -260,7 +260,7 @@ function pageContent(items: DocumentLayout['pages'][number]['items'], runs: read
       continue;
     }
     for (let i = 0; i < run.gids.length; i++) {
-      const off = run.offsets?.[i];
+      const off = run.offsets[i];
       const c = run.gids[i]!;
       if (off && (off[0] !== 0 || off[1] !== 0)) {
         // A displaced glyph (a combining mark): drawn on its own, then the line resumes after it.
