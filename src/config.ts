@@ -40,13 +40,19 @@ const envSchema = z.object({
   /** Render jobs one worker process takes at once (pdfkit is synchronous: run one process per core). */
   RENDER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   /**
+   * Letters per render job: one job, one transaction and one hand-over to the send queue per
+   * batch (measured: about 0.8 ms less CPU per letter at 25 than at 1). Send jobs stay one per
+   * government whatever this is.
+   */
+  RENDER_BATCH_SIZE: z.coerce.number().int().min(1).max(500).default(25),
+  /**
    * BullMQ job lock: a job held by a worker that died is handed to another one after this long
    * (and the stalled check runs at this interval).
    */
   WORKER_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
   /**
    * A worker process whose resident memory grows past its working size (set by its first 500
-   * jobs) by more than this share runs a full garbage collection (workers/memory.ts), so its
+   * letters) by more than this share runs a full garbage collection (workers/memory.ts), so its
    * memory does not grow with the size of the campaign; 0 leaves it to V8.
    */
   WORKER_MEMORY_HEADROOM: z.coerce.number().min(0).max(10).default(0.1),

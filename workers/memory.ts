@@ -1,6 +1,6 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 
 /**
  * Keeps a long-running worker process's memory flat, whatever the size of the campaign it works
@@ -10,24 +10,31 @@ import type { Worker } from 'bullmq';
  * with the number of letters (+26% for the render worker, +34% for the send worker, from 1,000 to
  * 10,000 recipients).
  *
- * Once `warmupJobs` jobs have set the working size, the resident size is checked every
- * `checkEvery` finished jobs; above `headroom` times that size, a full collection brings it back.
+ * Counted in letters, not jobs (a render job carries a batch of them): once `warmupLetters`
+ * letters have set the working size, the resident size is checked every `checkEvery` letters; above `headroom` times that size, a full collection brings it back.
  * Collections are forced only when needed: each costs about 35 ms of pause and more CPU after it
  * (the heap grows its pages again), so forcing one every thousand jobs slowed a campaign by ~10%.
  */
-export type MemoryKeeperOptions = { headroom: number; warmupJobs?: number; checkEvery?: number };
+export type MemoryKeeperOptions = { headroom: number; warmupLetters?: number; checkEvery?: number };
+
+/** The letters a finished job was for: a render batch's dispatches, else one. */
+function lettersOf(job: Job | undefined): number {
+  const ids = (job?.data as { dispatchIds?: unknown } | undefined)?.dispatchIds;
+  return Array.isArray(ids) ? ids.length : 1;
+}
 
 export function keepMemoryFlat(workers: Worker[], opts: MemoryKeeperOptions): void {
   if (opts.headroom <= 0) return;
   const gc = exposeGc();
   if (!gc) return;
-  const warmup = opts.warmupJobs ?? 500;
   const every = opts.checkEvery ?? 100;
   let finished = 0;
+  let nextCheck = opts.warmupLetters ?? 500;
   let working = 0;
-  const onFinished = () => {
-    finished++;
-    if (finished < warmup || finished % every !== 0) return;
+  const onFinished = (job: Job | undefined) => {
+    finished += lettersOf(job);
+    if (finished < nextCheck) return;
+    nextCheck = finished + every;
     const rss = process.memoryUsage.rss();
     if (working === 0) {
       working = rss;

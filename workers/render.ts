@@ -18,7 +18,7 @@ export function startRenderWorker(ctx: DispatchContext, redis: RedisHandle, opts
     { ...workerOptions(ctx, redis), concurrency: opts.concurrency ?? ctx.cfg.RENDER_CONCURRENCY },
   );
   worker.on('failed', (job, err) => {
-    if (job?.finishedOn) void giveUpDispatch(ctx, job.data, err.message).catch((e) => ctx.log(`render ${job.id}: ${String(e)}`));
+    if (job?.finishedOn) void giveUpDispatch(ctx, job.data, err.message, 'render').catch((e) => ctx.log(`render ${job.id}: ${String(e)}`));
   });
   worker.on('error', (err) => ctx.log(`render worker: ${err.message}`));
   return worker;

@@ -32,7 +32,7 @@ export function startSendWorker(ctx: DispatchContext, redis: RedisHandle, opts: 
     },
   );
   worker.on('failed', (job, err) => {
-    if (job?.finishedOn) void giveUpDispatch(ctx, job.data, err.message).catch((e) => ctx.log(`send ${job.id}: ${String(e)}`));
+    if (job?.finishedOn) void giveUpDispatch(ctx, job.data, err.message, 'send').catch((e) => ctx.log(`send ${job.id}: ${String(e)}`));
   });
   worker.on('error', (err) => ctx.log(`send worker: ${err.message}`));
   return worker;

@@ -18,6 +18,7 @@ import { createCampaign } from '../campaigns/create.ts';
 import { startSend } from '../campaigns/lifecycle.ts';
 import { loadConfig } from '../config.ts';
 import { stopManagedRedis } from '../queue/redis.ts';
+import { renderDispatchIds, type RenderPayload } from '../queue/queues.ts';
 import { recipientSchema, type Recipient } from '../registry/index.ts';
 import { progressOf } from '../../workers/run.ts';
 import { startSmtpSink } from './smtp-sink.ts';
@@ -194,11 +195,11 @@ export async function benchCampaign(opts: CampaignBenchOptions): Promise<Campaig
     });
     await Promise.all(workers.map(stopWorker));
 
-    // Enqueue time of each dispatch: the timestamp BullMQ gave its render job.
+    // Enqueue time of each dispatch: the timestamp BullMQ gave the render job that carried it.
     const enqueuedAt = new Map<string, number>();
     for (let start = 0; ; start += 1000) {
       const jobs = await ctx.queues.render.getJobs(['completed', 'failed'], start, start + 999, true);
-      for (const j of jobs) if (j?.id) enqueuedAt.set(j.id, j.timestamp);
+      for (const j of jobs) if (j?.data) for (const id of renderDispatchIds(j.data as RenderPayload)) enqueuedAt.set(id, j.timestamp);
       if (jobs.length < 1000) break;
     }
     const latencies: number[] = [];

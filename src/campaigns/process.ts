@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { UnrecoverableError } from 'bullmq';
 import { classifySmtpError } from '../mail/index.ts';
 import { chooseVersion, mergeDocument } from '../merge/index.ts';
-import { enqueueDispatches, jobIdFor, type RenderPayload, type SendPayload } from '../queue/queues.ts';
+import { enqueueDispatches, jobIdFor, renderDispatchIds, type RenderPayload, type SendPayload } from '../queue/queues.ts';
 import { getRecipient, recipientFingerprint, recipientSchema, type Recipient } from '../registry/index.ts';
 import { renderDocument } from '../render/index.ts';
 import { appendEvent } from '../store/events.ts';
@@ -16,7 +17,7 @@ import type { ApprovalDetail } from './approval.ts';
 import type { DispatchContext, JobInfo } from './context.ts';
 import { pauseFromWorker } from './lifecycle.ts';
 import { noteMessage } from './message.ts';
-import { getCampaign, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES } from './repo.ts';
+import { getCampaign, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES, type Dispatch } from './repo.ts';
 
 /**
  * The two worker steps, as plain functions of (context, payload, job facts). The BullMQ workers
@@ -118,106 +119,170 @@ export async function completeIfDone(trx: Trx, ctx: Pick<DispatchContext, 'actor
   }
 }
 
-/**
- * Render step: merge the approved template with the recipient, render the PDF, keep it under
- * var/documents with its hash, page count and the recipient snapshot, then enqueue the send job.
- */
-export async function processRender(ctx: DispatchContext, payload: RenderPayload, job: JobInfo): Promise<StepOutcome> {
-  const d = await getDispatch(ctx.db, payload.dispatchId);
-  if (!d) return 'missing';
-  const campaign = await getCampaignForStep(ctx.db, d.campaign_id);
-  if (d.state === 'rendered') {
-    // Rendered by an earlier delivery of this job that died before enqueuing the send job.
-    await enqueueDispatches(ctx.queues, 'send', [{ campaignId: d.campaign_id, dispatchId: d.id }], campaign.enqueue_round);
-    return 'skipped-done';
-  }
-  if (d.state !== 'pending' && d.state !== 'queued') return 'skipped-done';
+/** A render job's outcome: how many of its letters ended how. */
+export type RenderOutcome = Partial<Record<StepOutcome, number>>;
 
+/** A letter rendered and written, waiting to be recorded with the rest of its batch. */
+type RenderedLetter = {
+  d: Dispatch;
+  recipient: Recipient;
+  template: Template;
+  subject: string;
+  rendered: { sha256: string; pages: number };
+  file: string;
+};
+
+type StepCampaign = Awaited<ReturnType<typeof getCampaignForStep>>;
+
+/**
+ * Render step, for the batch of dispatches a render job carries: merge the approved template
+ * with each recipient, render the PDF, keep it under var/documents; then record the batch (hash,
+ * page count, recipient snapshot) in one transaction and hand it to the send queue, one send job
+ * per letter. A letter that cannot be merged or rendered is marked failed and the rest go on; a
+ * change that needs approval again pauses the campaign and leaves the rest of the batch queued.
+ */
+export async function processRender(ctx: DispatchContext, payload: RenderPayload, job: JobInfo): Promise<RenderOutcome> {
+  const ids = renderDispatchIds(payload);
+  const rows = ids.length === 1 ? [await getDispatch(ctx.db, ids[0]!)].filter((d) => d !== undefined) : await ctx.db.selectFrom('dispatches').selectAll().where('id', 'in', ids).execute();
+  const byId = new Map(rows.map((d) => [d.id, d]));
+  const outcome: RenderOutcome = {};
+  const count = (o: StepOutcome) => (outcome[o] = (outcome[o] ?? 0) + 1);
+  const campaigns = new Map<string, StepCampaign>();
+  const letters: RenderedLetter[] = [];
+  /** Rendered by an earlier delivery of this job that died before enqueuing the send job. */
+  const renderedBefore: Dispatch[] = [];
+
+  for (const id of ids) {
+    const d = byId.get(id);
+    if (!d) {
+      count('missing');
+      continue;
+    }
+    let campaign = campaigns.get(d.campaign_id);
+    if (!campaign) campaigns.set(d.campaign_id, (campaign = await getCampaignForStep(ctx.db, d.campaign_id)));
+    if (d.state === 'rendered') {
+      renderedBefore.push(d);
+      count('skipped-done');
+      continue;
+    }
+    if (d.state !== 'pending' && d.state !== 'queued') {
+      count('skipped-done');
+      continue;
+    }
+    // Let the event loop turn between letters: the store answers synchronously (better-sqlite3),
+    // so a batch would otherwise run as one long task, holding up lock renewals (its own job's
+    // and those of send jobs in the same process, which then stall and are sent again) and I/O.
+    await setImmediate();
+    const step = await renderLetter(ctx, campaign, d);
+    if ('letter' in step) letters.push(step.letter);
+    else count(step.outcome);
+    // Paused: the rest of the batch stays queued; resuming enqueues it again.
+    if (step.outcome === 'paused-campaign') break;
+  }
+
+  const stored = letters.length > 0 ? await recordRendered(ctx, letters, job) : [];
+  for (const _ of stored) count('rendered');
+  for (let i = stored.length; i < letters.length; i++) count('skipped-done');
+  for (const campaign of campaigns.values()) {
+    const toSend = [...renderedBefore, ...stored].filter((d) => d.campaign_id === campaign.id).map((d) => ({ campaignId: campaign.id, dispatchId: d.id }));
+    if (toSend.length > 0) await enqueueDispatches(ctx.queues, 'send', toSend, campaign.enqueue_round);
+  }
+  return outcome;
+}
+
+/** Merges and renders one letter and writes its PDF; or says why not. */
+async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dispatch): Promise<{ letter: RenderedLetter; outcome?: undefined } | { outcome: StepOutcome }> {
   let recipient: Recipient | undefined;
   let template: Template | undefined;
   let templateId = campaign.template_id;
   let options = mergeOptionsOf(campaign);
   if (d.kind === 'reminder') {
     // A reminder (src/deadlines/reminder.ts): today's addressee, the reminder template; none once a reply is on record.
-    if (!REMINDER_CAMPAIGN_STATES.includes(campaign.state)) return 'skipped-paused';
-    if (await cancelReminderIfReplied(ctx, d)) return 'skipped-done';
+    if (!REMINDER_CAMPAIGN_STATES.includes(campaign.state)) return { outcome: 'skipped-paused' };
+    if (await cancelReminderIfReplied(ctx, d)) return { outcome: 'skipped-done' };
     ({ recipient, template, templateId, options } = await reminderDocumentInputs(ctx.cfg, ctx.db, campaign, d));
   } else {
-    if (campaign.state !== 'sending') return 'skipped-paused';
+    if (campaign.state !== 'sending') return { outcome: 'skipped-paused' };
     recipient = await getRecipient(ctx.db, d.recipient_id);
     const approved = campaign.approval_detail ? ((campaign.approvalParsed as ApprovalDetail | undefined) ?? (JSON.parse(campaign.approval_detail) as ApprovalDetail)) : undefined;
     if (!recipient || !approved || approved.recipients[d.recipient_id] !== recipientFingerprint(recipient)) {
       await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: recipient ${d.recipient_id} ${recipient ? 'changed' : 'was removed from the registry'}`);
-      return 'paused-campaign';
+      return { outcome: 'paused-campaign' };
     }
     const versions = await loadTemplateVersions(ctx.cfg.paths.templates, campaign.template_id);
     template = chooseVersion(versions, recipient);
     if (template && approved.templates[template.meta.language] !== template.sha256) {
       await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: template ${campaign.template_id}.${template.meta.language} changed`);
-      return 'paused-campaign';
+      return { outcome: 'paused-campaign' };
     }
   }
 
+  let merged;
   let rendered;
-  let subject: string;
   try {
     if (!recipient) throw new Error(`recipient ${d.recipient_id} is no longer in the registry`);
     if (!template) throw new Error(`no ${recipient.language} version of template ${templateId} and no fallback`);
-    const merged = mergeDocument(template, recipient, options);
-    subject = merged.subject;
+    merged = mergeDocument(template, recipient, options);
     rendered = await renderDocument(merged);
   } catch (err) {
     // Preflight renders every letter before approval, so this is rare; retrying will not help.
     await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['pending', 'queued'], `render: ${message(err)}`));
-    throw new UnrecoverableError(`render ${d.id}: ${message(err)}`);
+    ctx.log(`render ${d.id}: ${message(err)}`);
+    return { outcome: 'failed' };
   }
-
+  // A file system error (disk full) is thrown: the job's retries may get through.
   const file = documentPath(ctx, campaign.id, d.id);
   writeFileAtomic(file, rendered.bytes);
+  return { letter: { d, recipient, template, subject: merged.subject, rendered: { sha256: rendered.sha256, pages: rendered.pages }, file } };
+}
+
+/** Records a batch of rendered letters in one transaction; returns the ones recorded. */
+async function recordRendered(ctx: DispatchContext, letters: RenderedLetter[], job: JobInfo): Promise<Dispatch[]> {
   const at = nowIso();
-  const stored = await writeTx(ctx.db, async (trx) => {
-    const res = await trx
-      .updateTable('dispatches')
-      .set({
-        state: 'rendered',
-        recipient_snapshot: JSON.stringify(recipient),
-        language: template.meta.language,
-        template_id: template.meta.id,
-        template_version: template.meta.version,
-        template_sha256: template.sha256,
-        subject,
-        pdf_sha256: rendered.sha256,
-        pages: rendered.pages,
-        pdf_path: path.relative(ctx.cfg.paths.home, file),
-        error: null,
-        rendered_at: at,
-        updated_at: at,
-      })
-      .where('id', '=', d.id)
-      .where('state', 'in', ['pending', 'queued'])
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return false;
-    await appendEvent(trx, {
-      type: 'dispatch.rendered',
-      campaignId: campaign.id,
-      dispatchId: d.id,
-      actor: ctx.actor,
-      at,
-      data: {
-        language: template.meta.language,
-        template_id: template.meta.id,
-        template_version: template.meta.version,
-        template_sha256: template.sha256,
-        pdf_sha256: rendered.sha256,
-        pages: rendered.pages,
-        job: job.id,
-      },
-    });
-    return true;
+  return writeTx(ctx.db, async (trx) => {
+    const stored: Dispatch[] = [];
+    for (const { d, recipient, template, subject, rendered, file } of letters) {
+      const res = await trx
+        .updateTable('dispatches')
+        .set({
+          state: 'rendered',
+          recipient_snapshot: JSON.stringify(recipient),
+          language: template.meta.language,
+          template_id: template.meta.id,
+          template_version: template.meta.version,
+          template_sha256: template.sha256,
+          subject,
+          pdf_sha256: rendered.sha256,
+          pages: rendered.pages,
+          pdf_path: path.relative(ctx.cfg.paths.home, file),
+          error: null,
+          rendered_at: at,
+          updated_at: at,
+        })
+        .where('id', '=', d.id)
+        .where('state', 'in', ['pending', 'queued'])
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) continue;
+      await appendEvent(trx, {
+        type: 'dispatch.rendered',
+        campaignId: d.campaign_id,
+        dispatchId: d.id,
+        actor: ctx.actor,
+        at,
+        data: {
+          language: template.meta.language,
+          template_id: template.meta.id,
+          template_version: template.meta.version,
+          template_sha256: template.sha256,
+          pdf_sha256: rendered.sha256,
+          pages: rendered.pages,
+          job: job.id,
+        },
+      });
+      stored.push(d);
+    }
+    return stored;
   });
-  if (!stored) return 'skipped-done';
-  await enqueueDispatches(ctx.queues, 'send', [{ campaignId: campaign.id, dispatchId: d.id }], campaign.enqueue_round);
-  return 'rendered';
 }
 
 /** Job states in which another job still owns a dispatch it claimed. */
@@ -432,11 +497,17 @@ async function handleSendError(ctx: DispatchContext, d: { id: string; campaign_i
  * an unexpected error): the dispatch must not stay open silently. Marked failed; retry --failed
  * re-enqueues it; a dispatch that was in 'sending' is a possible duplicate if resent.
  */
-export async function giveUpDispatch(ctx: DispatchContext, payload: RenderPayload | SendPayload, reason: string): Promise<void> {
+export async function giveUpDispatch(ctx: DispatchContext, payload: RenderPayload | SendPayload, reason: string, queue: 'render' | 'send'): Promise<void> {
+  const ids = queue === 'render' ? renderDispatchIds(payload as RenderPayload) : [(payload as SendPayload).dispatchId];
   await writeTx(ctx.db, async (trx) => {
-    const d = await trx.selectFrom('dispatches').select(['id', 'campaign_id', 'state']).where('id', '=', payload.dispatchId).executeTakeFirst();
-    if (!d || (TERMINAL_STATES as readonly string[]).includes(d.state)) return;
-    await markFailed(trx, ctx, d, [d.state], `worker gave up: ${reason}`, { possible_duplicate: d.state === 'sending' ? 1 : 0 });
+    for (const id of ids) {
+      const d = await trx.selectFrom('dispatches').select(['id', 'campaign_id', 'state']).where('id', '=', id).executeTakeFirst();
+      if (!d || (TERMINAL_STATES as readonly string[]).includes(d.state)) continue;
+      // A render job answers for the letters it had not rendered yet; a rendered one is its send
+      // job's (`campaign send` again re-enqueues one left without a job).
+      if (queue === 'render' && d.state !== 'pending' && d.state !== 'queued') continue;
+      await markFailed(trx, ctx, d, [d.state], `worker gave up: ${reason}`, { possible_duplicate: d.state === 'sending' ? 1 : 0 });
+    }
   });
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -19,10 +20,26 @@ export const dispatchPayloadSchema = z
     dispatchId: z.string().min(1).max(200),
   })
   .strict();
-export type RenderPayload = z.infer<typeof dispatchPayloadSchema>;
+/**
+ * A render job carries a batch of dispatches of one campaign (cfg.RENDER_BATCH_SIZE): one job,
+ * one transaction and one hand-over to the send queue per batch instead of per letter. A job of
+ * one dispatch (`dispatchId`, as jobs were before batches) is still taken.
+ */
+export const renderBatchPayloadSchema = z
+  .object({
+    campaignId: z.string().regex(/^c[0-9a-z]+$/),
+    dispatchIds: z.array(z.string().min(1).max(200)).min(1).max(500),
+  })
+  .strict();
+export const renderPayloadSchema = z.union([dispatchPayloadSchema, renderBatchPayloadSchema]);
+export type RenderPayload = z.infer<typeof renderPayloadSchema>;
 export type SendPayload = z.infer<typeof dispatchPayloadSchema>;
-export const renderPayloadSchema = dispatchPayloadSchema;
 export const sendPayloadSchema = dispatchPayloadSchema;
+
+/** The dispatches a render job is for, in order. */
+export function renderDispatchIds(payload: RenderPayload): string[] {
+  return 'dispatchIds' in payload ? payload.dispatchIds : [payload.dispatchId];
+}
 
 /**
  * One piece of an id made safe for job ids, file names and Message-IDs: letters, digits,
@@ -54,6 +71,19 @@ export function jobIdFor(dispatchId: string, round = 1): string {
   return id;
 }
 
+/**
+ * The job id of a render batch: its first dispatch, its size and a digest of all its members
+ * (`note-c4k9x2m7qd-AFG-x25-3f9a0c1d2e`), so the same batch enqueued twice is one job and two
+ * different batches never share an id. A batch of one keeps the dispatch's own job id.
+ */
+export function batchJobIdFor(dispatchIds: string[], round = 1): string {
+  const first = dispatchIds[0];
+  if (first === undefined) throw new Error('a render batch needs at least one dispatch');
+  if (dispatchIds.length === 1) return jobIdFor(first, round);
+  const digest = createHash('sha256').update(dispatchIds.join('\n')).digest('hex').slice(0, 10);
+  return jobIdFor(`${first}-x${dispatchIds.length}-${digest}`, round);
+}
+
 /** Job options per queue: sends retry with exponential backoff; renders retry a little. */
 export function jobOptions(cfg: Config, queue: QueueName): JobsOptions {
   const keep = { removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: { age: 90 * 24 * 3600 } };
@@ -65,6 +95,8 @@ export type Queues = {
   /** Payloads: RenderPayload / SendPayload (checked with the zod schemas by the workers). */
   render: Queue;
   send: Queue;
+  /** Dispatches per render job (cfg.RENDER_BATCH_SIZE). */
+  renderBatchSize: number;
   /** The connection the queues share (also used for per-campaign rate counters). */
   connection: Redis;
   close(): Promise<void>;
@@ -82,6 +114,7 @@ export function openQueues(cfg: Config, redis: RedisHandle, opts: { forWorker?: 
   return {
     render,
     send,
+    renderBatchSize: cfg.RENDER_BATCH_SIZE,
     connection,
     async close() {
       await Promise.allSettled([render.close(), send.close()]);
@@ -90,7 +123,10 @@ export function openQueues(cfg: Config, redis: RedisHandle, opts: { forWorker?: 
   };
 }
 
-/** Adds render or send jobs for dispatches; ids make repeats no-ops. */
+/**
+ * Adds render or send jobs for dispatches; ids make repeats no-ops. Send jobs are one per
+ * dispatch; render jobs carry batches of `queues.renderBatchSize` dispatches of one campaign.
+ */
 export async function enqueueDispatches(
   queues: Queues,
   queue: QueueName,
@@ -98,9 +134,9 @@ export async function enqueueDispatches(
   round: number,
 ): Promise<void> {
   const q = queue === 'render' ? queues.render : queues.send;
-  const jobs = items.map((it) => ({
+  const jobs = queue === 'render' ? renderJobs(items, queues.renderBatchSize, round) : items.map((it) => ({
     name: queue,
-    data: { campaignId: it.campaignId, dispatchId: it.dispatchId },
+    data: { campaignId: it.campaignId, dispatchId: it.dispatchId } as SendPayload | RenderPayload,
     opts: { jobId: jobIdFor(it.dispatchId, round) },
   }));
   const only = jobs.length === 1 ? jobs[0] : undefined;
@@ -112,4 +148,24 @@ export async function enqueueDispatches(
   }
   // In slices: one addBulk per few hundred keeps each Redis call small.
   for (let i = 0; i < jobs.length; i += 500) await q.addBulk(jobs.slice(i, i + 500));
+}
+
+/** Render jobs in batches of `size`, each of one campaign, in the order given. */
+function renderJobs(items: { campaignId: string; dispatchId: string }[], size: number, round: number) {
+  const jobs: { name: string; data: RenderPayload; opts: { jobId: string } }[] = [];
+  let batch: string[] = [];
+  let campaignId = '';
+  const flush = () => {
+    if (batch.length === 0) return;
+    const data: RenderPayload = batch.length === 1 ? { campaignId, dispatchId: batch[0]! } : { campaignId, dispatchIds: batch };
+    jobs.push({ name: 'render', data, opts: { jobId: batchJobIdFor(batch, round) } });
+    batch = [];
+  };
+  for (const it of items) {
+    if (it.campaignId !== campaignId || batch.length >= size) flush();
+    campaignId = it.campaignId;
+    batch.push(it.dispatchId);
+  }
+  flush();
+  return jobs;
 }

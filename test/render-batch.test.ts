@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveCampaign } from '../src/campaigns/approval.ts';
+import { openDispatchContext, type OpenedContext } from '../src/campaigns/context.ts';
+import { createCampaign } from '../src/campaigns/create.ts';
+import { startSend } from '../src/campaigns/lifecycle.ts';
+import { giveUpDispatch, processRender } from '../src/campaigns/process.ts';
+import { batchJobIdFor, enqueueDispatches, jobIdFor, renderDispatchIds, type RenderPayload } from '../src/queue/queues.ts';
+import { listRecipients } from '../src/registry/index.ts';
+import { runUntilDone } from '../workers/run.ts';
+import { dispatchEnv, type DispatchEnv } from './dispatch.fixture.ts';
+import { startRedisServer, type TestRedis } from './helpers/redis.ts';
+
+/** Render jobs carry batches of letters (RENDER_BATCH_SIZE); send jobs stay one per government. */
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+let prefixes = 0;
+
+/** A store, an SMTP server and queues of their own (a fresh queue prefix in the shared Redis). */
+async function scenario(batchSize: number) {
+  const t: DispatchEnv = await dispatchEnv(redis.url, { extra: { RENDER_BATCH_SIZE: String(batchSize), QUEUE_PREFIX: `{batch-${process.pid}-${++prefixes}}` } });
+  const opened: OpenedContext = await openDispatchContext(t.cfg, { actor: 'test', mailer: true, log: () => {} });
+  const { db, cfg } = opened.ctx;
+  const members = (await listRecipients(db)).filter((r) => r.groups.includes('member-states')).map((r) => r.id);
+  return {
+    t,
+    opened,
+    /** A campaign for the first n Member States, approved and enqueued; its dispatches in recipient order. */
+    async launch(n: number) {
+      const c = await createCampaign(db, cfg, { templateId: 'cu-2009-92', reference: 'CU 2009/92 (A)', audience: members.slice(0, n).join(','), replyBy: '2009-07-31', by: 'alice' });
+      await approveCampaign(db, cfg, c.id, 'bob');
+      await startSend(db, cfg, opened.ctx.queues, c.id, 'bob');
+      const rows = await db.selectFrom('dispatches').select(['id', 'state']).where('campaign_id', '=', c.id).orderBy('recipient_id').execute();
+      return { id: c.id, dispatchIds: rows.map((r) => r.id) };
+    },
+    async close() {
+      await opened.close();
+      await t.cleanup();
+    },
+  };
+}
+
+const job = { id: 'test-job', attemptsMade: 0, attempts: 3 };
+
+describe('render batches', () => {
+  it('10 letters at RENDER_BATCH_SIZE=4 go as render jobs of 4, 4 and 2; enqueuing again adds none; each government gets one message', async () => {
+    const s = await scenario(4);
+    try {
+      const { id, dispatchIds } = await s.launch(10);
+      const { queues } = s.opened.ctx;
+      const waiting = await queues.render.getJobs(['waiting']);
+      const batches = waiting.map((j) => renderDispatchIds(j.data as RenderPayload)).sort((a, b) => a[0]!.localeCompare(b[0]!));
+      expect(batches).toEqual([dispatchIds.slice(0, 4), dispatchIds.slice(4, 8), dispatchIds.slice(8)]);
+      expect(waiting.map((j) => j.id).sort()).toEqual(batches.map((b) => batchJobIdFor(b)).sort());
+
+      // The same dispatches enqueued again in the same round: the same job ids, no new jobs.
+      await enqueueDispatches(queues, 'render', dispatchIds.map((d) => ({ campaignId: id, dispatchId: d })), 1);
+      expect(await queues.render.getJobCountByTypes('waiting')).toBe(3);
+
+      const done = await runUntilDone(s.opened, id, { pollMs: 50 });
+      expect(done).toMatchObject({ total: 10, sent: 10, failed: 0, open: 0 });
+      const received = s.t.smtp.messages.map((m) => m.headers['x-chancery-dispatch']).sort();
+      expect(received).toEqual([...dispatchIds].sort());
+      // One send job per government, under the dispatch's own job id.
+      const sendJobs = await queues.send.getJobs(['completed']);
+      expect(sendJobs.map((j) => j.id).sort()).toEqual(dispatchIds.map((d) => jobIdFor(d)).sort());
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a batch with letters in every state renders the open ones, hands the rendered ones to send once, and skips the rest', async () => {
+    const s = await scenario(25);
+    try {
+      const { id, dispatchIds } = await s.launch(5);
+      const { ctx } = s.opened;
+      await ctx.queues.render.obliterate({ force: true }); // only this step runs here, by hand
+      const [cancelled, ...open] = dispatchIds as [string, ...string[]];
+      await ctx.db.updateTable('dispatches').set({ state: 'cancelled' }).where('id', '=', cancelled).execute();
+      const payload: RenderPayload = { campaignId: id, dispatchIds: [...dispatchIds, 'note-cnothere0000-XYZ'] };
+
+      expect(await processRender(ctx, payload, job)).toEqual({ rendered: 4, 'skipped-done': 1, missing: 1 });
+      const rows = await ctx.db.selectFrom('dispatches').selectAll().where('campaign_id', '=', id).orderBy('recipient_id').execute();
+      expect(rows.map((r) => r.state)).toEqual(['cancelled', 'rendered', 'rendered', 'rendered', 'rendered']);
+      for (const r of rows.slice(1)) {
+        expect(fs.readFileSync(path.join(s.t.home, r.pdf_path!)).subarray(0, 5).toString()).toBe('%PDF-');
+        expect(r.pdf_sha256).toMatch(/^[0-9a-f]{64}$/);
+      }
+      const events = await ctx.db.selectFrom('events').select(['dispatch_id', 'data']).where('type', '=', 'dispatch.rendered').where('campaign_id', '=', id).execute();
+      expect(events.map((e) => e.dispatch_id).sort()).toEqual([...open].sort());
+      expect(events.every((e) => JSON.parse(e.data).job === 'test-job')).toBe(true);
+      const sendIds = async () => (await ctx.queues.send.getJobs(['waiting'])).map((j) => j.id).sort();
+      expect(await sendIds()).toEqual(open.map((d) => jobIdFor(d)).sort());
+
+      // Delivered again (the worker died after recording): nothing rendered twice, no second send job.
+      expect(await processRender(ctx, payload, job)).toEqual({ 'skipped-done': 5, missing: 1 });
+      expect(await sendIds()).toEqual(open.map((d) => jobIdFor(d)).sort());
+      expect(await ctx.db.selectFrom('events').select('id').where('type', '=', 'dispatch.rendered').where('campaign_id', '=', id).execute()).toHaveLength(4);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a batch lets the event loop turn between letters, so lock renewals of other jobs in the process go on', async () => {
+    const s = await scenario(25);
+    try {
+      const { id, dispatchIds } = await s.launch(10);
+      const { ctx } = s.opened;
+      await ctx.queues.render.obliterate({ force: true });
+      // A 1 ms interval fires only when the event loop reaches its timers: the store answers
+      // synchronously, so without a turn between letters the whole batch is one task and it
+      // would not fire at all while the batch runs.
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      try {
+        expect(await processRender(ctx, { campaignId: id, dispatchIds }, job)).toEqual({ rendered: 10 });
+      } finally {
+        clearInterval(timer);
+      }
+      expect(ticks).toBeGreaterThanOrEqual(5);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('when BullMQ gives up on a render batch, only its letters not yet rendered are marked failed', async () => {
+    const s = await scenario(25);
+    try {
+      const { id, dispatchIds } = await s.launch(4);
+      const { ctx } = s.opened;
+      await ctx.queues.render.obliterate({ force: true });
+      const [first, second, ...rest] = dispatchIds as [string, string, ...string[]];
+      await processRender(ctx, { campaignId: id, dispatchIds: [first, second] }, job);
+
+      await giveUpDispatch(ctx, { campaignId: id, dispatchIds }, 'job stalled more than allowable limit', 'render');
+      const rows = await ctx.db.selectFrom('dispatches').select(['id', 'state', 'error']).where('campaign_id', '=', id).orderBy('recipient_id').execute();
+      expect(rows.map((r) => r.state)).toEqual(['rendered', 'rendered', 'failed', 'failed']);
+      for (const r of rows.filter((r) => rest.includes(r.id))) expect(r.error).toBe('worker gave up: job stalled more than allowable limit');
+    } finally {
+      await s.close();
+    }
+  });
+});
