@@ -5,6 +5,8 @@ import { approveCampaign } from '../src/campaigns/approval.ts';
 import { openDispatchContext, type OpenedContext } from '../src/campaigns/context.ts';
 import { createCampaign } from '../src/campaigns/create.ts';
 import { startSend } from '../src/campaigns/lifecycle.ts';
+import { runPreflight } from '../src/campaigns/preflight.ts';
+import { getCampaign } from '../src/campaigns/repo.ts';
 import { giveUpDispatch, processRender } from '../src/campaigns/process.ts';
 import { batchJobIdFor, enqueueDispatches, jobIdFor, renderDispatchIds, type RenderPayload } from '../src/queue/queues.ts';
 import { listRecipients } from '../src/registry/index.ts';
@@ -144,6 +146,28 @@ describe('render batches', () => {
       const rows = await ctx.db.selectFrom('dispatches').select(['id', 'state', 'error']).where('campaign_id', '=', id).orderBy('recipient_id').execute();
       expect(rows.map((r) => r.state)).toEqual(['rendered', 'rendered', 'failed', 'failed']);
       for (const r of rows.filter((r) => rest.includes(r.id))) expect(r.error).toBe('worker gave up: job stalled more than allowable limit');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('preflight', () => {
+  it('lets the event loop turn between letters (a web console or workers in the same process keep going)', async () => {
+    const s = await scenario(25);
+    try {
+      const { id } = await s.launch(20);
+      const { db, cfg } = s.opened.ctx;
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      let result;
+      try {
+        result = await runPreflight(db, cfg, await getCampaign(db, id));
+      } finally {
+        clearInterval(timer);
+      }
+      expect(result).toMatchObject({ gaps: [], rendered: 20 });
+      expect(ticks).toBeGreaterThanOrEqual(10);
     } finally {
       await s.close();
     }

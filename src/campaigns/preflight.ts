@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { chooseVersion, mergeDocument, preflight, type Gap } from '../merge/index.ts';
 import { selectAudience, type Recipient } from '../registry/index.ts';
@@ -29,6 +30,10 @@ export async function runPreflight(db: Db, cfg: Config, campaign: Campaign, onPr
   for (const r of recipients) {
     done++;
     if (withGap.has(r.id)) continue;
+    // Let the event loop turn between letters: otherwise the whole preflight is one task (the
+    // store answers synchronously), so the progress bar stands still, a web console in the same
+    // process stops answering, and Redis connections time out (seen at 10,000 letters).
+    await setImmediate();
     const template = chooseVersion(versions, r);
     if (!template) {
       gaps.push({ recipientId: r.id, language: r.language, field: '(template)', problem: `no ${r.language} version of ${campaign.template_id} and no fallback` });
