@@ -13,8 +13,9 @@ export type Trx = Kysely<Database>;
  *
  * durable: this commit is on disk before the promise resolves, whatever the store's synchronous
  * setting (NORMAL in WAL mode, see db.ts): the write-ahead log, which holds this commit and every
- * earlier one, is flushed right after the commit, once the write lock is released, so the other
- * processes do not wait for the disk. For the send claim, which must survive a power loss.
+ * earlier one, is flushed after the commit, once the write lock is released, so the other
+ * processes do not wait for the disk; durable commits of the same turn of the event loop share
+ * that flush (flushWalShared). For the send claim, which must survive a power loss.
  *
  * PostgreSQL via DATABASE_URL would use a plain BEGIN with SELECT ... FOR UPDATE on the chain head.
  */
@@ -30,8 +31,35 @@ export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { d
       throw err;
     }
   });
-  if (opts.durable) flushWal(db);
+  if (opts.durable) await flushWalShared(db);
   return result;
+}
+
+/** Per store, the flush scheduled for the commits made in this turn of the event loop. */
+const pendingFlush = new WeakMap<Db, Promise<void>>();
+
+/**
+ * Group commit: durable commits made in the same turn of the event loop (a send worker claims
+ * for several jobs at once) share one flush of the log, which holds them all, instead of one
+ * fsync each; each still resolves only after a flush that began after its commit.
+ */
+function flushWalShared(db: Db): Promise<void> {
+  let flush = pendingFlush.get(db);
+  if (!flush) {
+    flush = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        pendingFlush.delete(db);
+        try {
+          flushWal(db);
+          resolve();
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    pendingFlush.set(db, flush);
+  }
+  return flush;
 }
 
 /** Now, as the store keeps every timestamp: UTC ISO 8601. */

@@ -1,0 +1,58 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { verifyChain } from '../src/audit/verify.ts';
+import { openDb, type Db } from '../src/store/db.ts';
+import { appendEvent } from '../src/store/events.ts';
+import { nowIso, writeTx } from '../src/store/tx.ts';
+
+/**
+ * Durable commits (the send claim) are flushed to disk before they resolve; commits made in the
+ * same turn of the event loop share one flush of the write-ahead log (group commit). The real
+ * fsync runs; the spy only records when.
+ */
+
+let db: Db | undefined;
+let home: string | undefined;
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await db?.destroy();
+  if (home) fs.rmSync(home, { recursive: true, force: true });
+});
+
+const event = (i: number) => (trx: Parameters<Parameters<typeof writeTx>[1]>[0]) =>
+  appendEvent(trx, { type: 'test.durable', campaignId: null, actor: 'test', at: nowIso(), data: { i } });
+
+describe('durable commits', () => {
+  it('five claims in one turn share one flush, each resolving after it; a later one gets its own', async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'chancery-durable-'));
+    db = await openDb(path.join(home, 'chancery.db'));
+    const store = db;
+    await writeTx(store, event(0)); // the log exists before the spy starts counting
+    const order: string[] = [];
+    const realFsync = fs.fsyncSync.bind(fs);
+    const fsync = vi.spyOn(fs, 'fsyncSync').mockImplementation((fd: number) => {
+      order.push('flush');
+      realFsync(fd);
+    });
+
+    await Promise.all([1, 2, 3, 4, 5].map((i) => writeTx(store, event(i), { durable: true }).then(() => order.push(`resolved ${i}`))));
+    expect(order).toEqual(['flush', 'resolved 1', 'resolved 2', 'resolved 3', 'resolved 4', 'resolved 5']);
+    expect(fsync).toHaveBeenCalledTimes(1);
+
+    await writeTx(store, event(6), { durable: true });
+    expect(fsync).toHaveBeenCalledTimes(2);
+    const rows = await store.selectFrom('events').select('data').where('type', '=', 'test.durable').orderBy('id').execute();
+    expect(rows.map((r) => JSON.parse(r.data).i)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect((await verifyChain(store)).ok).toBe(true);
+  });
+
+  it('a commit that is not durable flushes nothing', async () => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'chancery-durable-'));
+    db = await openDb(path.join(home, 'chancery.db'));
+    const fsync = vi.spyOn(fs, 'fsyncSync');
+    await writeTx(db, event(1));
+    expect(fsync).not.toHaveBeenCalled();
+  });
+});
