@@ -11,7 +11,8 @@ import type { Job, Worker } from 'bullmq';
  * 10,000 recipients).
  *
  * Counted in letters, not jobs (a render job carries a batch of them): once `warmupLetters`
- * letters have set the working size, the resident size is checked every `checkEvery` letters; above `headroom` times that size, a full collection brings it back.
+ * letters have set the working size, the resident size is checked every `checkEvery` letters;
+ * above `headroom` times that size, a full collection brings it back.
  * Collections are forced only when needed: each costs about 35 ms of pause and more CPU after it
  * (the heap grows its pages again), so forcing one every thousand jobs slowed a campaign by ~10%.
  */

@@ -143,7 +143,7 @@ type StepCampaign = Awaited<ReturnType<typeof getCampaignForStep>>;
  */
 export async function processRender(ctx: DispatchContext, payload: RenderPayload, job: JobInfo): Promise<RenderOutcome> {
   const ids = renderDispatchIds(payload);
-  const rows = ids.length === 1 ? [await getDispatch(ctx.db, ids[0]!)].filter((d) => d !== undefined) : await ctx.db.selectFrom('dispatches').selectAll().where('id', 'in', ids).execute();
+  const rows = await ctx.db.selectFrom('dispatches').selectAll().where('id', 'in', ids).execute();
   const byId = new Map(rows.map((d) => [d.id, d]));
   const outcome: RenderOutcome = {};
   const count = (o: StepOutcome) => (outcome[o] = (outcome[o] ?? 0) + 1);
@@ -498,7 +498,7 @@ async function handleSendError(ctx: DispatchContext, d: { id: string; campaign_i
  * re-enqueues it; a dispatch that was in 'sending' is a possible duplicate if resent.
  */
 export async function giveUpDispatch(ctx: DispatchContext, payload: RenderPayload | SendPayload, reason: string, queue: 'render' | 'send'): Promise<void> {
-  const ids = queue === 'render' ? renderDispatchIds(payload as RenderPayload) : [(payload as SendPayload).dispatchId];
+  const ids = renderDispatchIds(payload);
   await writeTx(ctx.db, async (trx) => {
     for (const id of ids) {
       const d = await trx.selectFrom('dispatches').select(['id', 'campaign_id', 'state']).where('id', '=', id).executeTakeFirst();

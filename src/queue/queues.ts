@@ -36,8 +36,8 @@ export type RenderPayload = z.infer<typeof renderPayloadSchema>;
 export type SendPayload = z.infer<typeof dispatchPayloadSchema>;
 export const sendPayloadSchema = dispatchPayloadSchema;
 
-/** The dispatches a render job is for, in order. */
-export function renderDispatchIds(payload: RenderPayload): string[] {
+/** The dispatches a job is for, in order: a render batch's, or the one of any other render or send job. */
+export function renderDispatchIds(payload: RenderPayload | SendPayload): string[] {
   return 'dispatchIds' in payload ? payload.dispatchIds : [payload.dispatchId];
 }
 
