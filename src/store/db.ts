@@ -21,36 +21,48 @@ export function sqliteHandle(db: Db): SQLite.Database {
 const walFds = new WeakMap<SQLite.Database, number>();
 
 /**
- * Flushes the store's write-ahead log to disk (fsync) and returns true; false when the store has
+ * Flushes the store's write-ahead log to disk (fsync) and resolves true; false when the store has
  * none (in memory). Every commit is appended to the log in order, so after this every commit made
  * so far is durable; a checkpoint flushes the log before copying it into the main file, and the
  * main file before the log is reused (SQLite's WAL rules under synchronous = NORMAL). The log
  * stays the same file while a connection (ours) is open: SQLite removes it only when the last
- * connection closes. Synchronous on purpose: an fsync through libuv's thread pool cost several
- * times the CPU here (see writeFileAtomic in campaigns/process.ts).
+ * connection closes. The flush runs on libuv's thread pool, so the caller's thread goes on while
+ * the disk works (a send worker's thread spent about a tenth of its time blocked in a synchronous
+ * flush); one call serves a whole group of commits (store/tx.ts), so the pool's cost is paid once
+ * per group.
  */
-export function flushWal(db: Db): boolean {
+export async function flushWal(db: Db): Promise<boolean> {
+  const fd = walFd(db);
+  if (fd === undefined) return false;
+  if (fd !== null) await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+  return true;
+}
+
+/**
+ * The kept descriptor of the store's write-ahead log; null when there is no log (never written,
+ * or checkpointed and removed: the commits are in the main file, flushed here); undefined for a
+ * store with no file (in memory).
+ */
+function walFd(db: Db): number | null | undefined {
   const handle = sqliteHandles.get(db);
-  if (!handle || handle.memory || handle.name === '' || handle.name === ':memory:') return false;
+  if (!handle || handle.memory || handle.name === '' || handle.name === ':memory:') return undefined;
   let fd = walFds.get(handle);
   if (fd === undefined) {
     try {
       fd = fs.openSync(`${handle.name}-wal`, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // No log (never written, or checkpointed and removed): the commits are in the main file.
       const main = fs.openSync(handle.name, 'r');
       try {
         fs.fsyncSync(main);
       } finally {
         fs.closeSync(main);
       }
-      return true;
+      return null;
     }
     walFds.set(handle, fd);
   }
-  fs.fsyncSync(fd);
-  return true;
+  return fd;
 }
 
 /** Closes the descriptor flushWal kept, when the connection closes. */

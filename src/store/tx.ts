@@ -49,12 +49,7 @@ function flushWalShared(db: Db): Promise<void> {
     flush = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         pendingFlush.delete(db);
-        try {
-          flushWal(db);
-          resolve();
-        } catch (err) {
-          reject(err as Error);
-        }
+        flushWal(db).then(() => resolve(), reject);
       });
     });
     pendingFlush.set(db, flush);
