@@ -31,6 +31,7 @@ const envSchema = z.object({
   REMIND_SWEEP_MS: z.coerce.number().int().min(1000).default(60_000),
   /** Prefix of every BullMQ queue key, so a Redis Cluster can hold them in one slot. */
   QUEUE_PREFIX: z.string().default('{chancery}'),
+  /** Send jobs one worker process takes at once; also the size of its SMTP connection pool. */
   SEND_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   SEND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
   /** Global send rate limit, messages per minute; 0 means none. */

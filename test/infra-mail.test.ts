@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import PDFDocument from 'pdfkit';
 import PostalMime from 'postal-mime';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { InputError } from '../src/errors.ts';
@@ -152,6 +153,70 @@ describe('SMTP mailer', () => {
     expect(classifySmtpError(refused).kind).toBe('transient');
     expect(String(classifySmtpError(refused).response)).toMatch(/ECONNREFUSED/);
   });
+});
+
+describe('SMTP connection pool', () => {
+  /**
+   * A real SMTP server that holds every message at the end of DATA until `hold` sessions are in
+   * DATA at once (or a second passes), then accepts them all: the most sessions seen open together is
+   * the pool's size.
+   */
+  async function countingServer(hold: number) {
+    let open = 0;
+    let most = 0;
+    const waiting: (() => void)[] = [];
+    const server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      closeTimeout: 500,
+      onConnect(_session, callback) {
+        most = Math.max(most, ++open);
+        callback();
+      },
+      onClose() {
+        open--;
+      },
+      onData(stream, _session, callback) {
+        stream.resume();
+        stream.on('end', () => {
+          waiting.push(() => callback(null, 'Ok'));
+          if (waiting.length >= hold) waiting.splice(0).forEach((accept) => accept());
+        });
+      },
+    });
+    const timer = setInterval(() => waiting.splice(0).forEach((accept) => accept()), 1_000);
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    return {
+      url: `smtp://127.0.0.1:${port}`,
+      most: () => most,
+      stop: () => (clearInterval(timer), new Promise<void>((resolve) => server.close(() => resolve()))),
+    };
+  }
+
+  it('opens as many connections as the worker runs send jobs (SEND_CONCURRENCY); ?maxConnections in the URL wins', async () => {
+    const s = await countingServer(7);
+    try {
+      const mailer = createMailer(loadConfig({ CHANCERY_HOME: tempHome(), SMTP_URL: s.url, SEND_CONCURRENCY: '7' }));
+      const sent = await Promise.all(Array.from({ length: 7 }, (_, i) => mailer.send(note({ messageId: messageIdFor(`pool-${i}`, 'chancery.unodc.org') }))));
+      await mailer.close();
+      expect(sent.every((r) => /^250 /.test(r.response))).toBe(true);
+      expect(s.most()).toBe(7);
+    } finally {
+      await s.stop();
+    }
+
+    const capped = await countingServer(7);
+    try {
+      const mailer = createMailer(loadConfig({ CHANCERY_HOME: tempHome(), SMTP_URL: `${capped.url}?maxConnections=2`, SEND_CONCURRENCY: '7' }));
+      await Promise.all(Array.from({ length: 4 }, (_, i) => mailer.send(note({ messageId: messageIdFor(`capped-${i}`, 'chancery.unodc.org') }))));
+      await mailer.close();
+      expect(capped.most()).toBe(2);
+    } finally {
+      await capped.stop();
+    }
+  }, 30_000);
 });
 
 describe('classifySmtpError', () => {

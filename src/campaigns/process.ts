@@ -6,7 +6,7 @@ import { UnrecoverableError } from 'bullmq';
 import { classifySmtpError } from '../mail/index.ts';
 import { chooseVersion, mergeDocument } from '../merge/index.ts';
 import { enqueueDispatches, jobIdFor, renderDispatchIds, type RenderPayload, type SendPayload } from '../queue/queues.ts';
-import { getRecipient, recipientFingerprint, recipientSchema, type Recipient } from '../registry/index.ts';
+import { getRecipientsById, recipientFingerprint, recipientSchema, type Recipient } from '../registry/index.ts';
 import { renderDocument } from '../render/index.ts';
 import { appendEvent } from '../store/events.ts';
 import type { CampaignState, DispatchState } from '../store/schema.ts';
@@ -119,7 +119,14 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
   /** Rendered by an earlier delivery of this job that died before enqueuing the send job. */
   const renderedBefore: Dispatch[] = [];
 
-  const pdfs = new PdfBatchWriter();
+  // What the batch's letters share, read once for the batch: their addressees (one query) and
+  // the template's versions (read and checked against the approval as before, per letter).
+  const batch: RenderBatch = {
+    pdfs: new PdfBatchWriter(),
+    recipients: await getRecipientsById(ctx.db, rows.filter((d) => d.kind !== 'reminder').map((d) => d.recipient_id)),
+    templates: new Map(),
+  };
+  const { pdfs } = batch;
   try {
     for (const id of ids) {
       const d = byId.get(id);
@@ -142,7 +149,7 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
       // so a batch would otherwise run as one long task, holding up lock renewals (its own job's
       // and those of send jobs in the same process, which then stall and are sent again) and I/O.
       await setImmediate();
-      const step = await renderLetter(ctx, campaign, d, pdfs);
+      const step = await renderLetter(ctx, campaign, d, batch);
       if ('letter' in step) letters.push(step.letter);
       else count(step.outcome);
       // Paused: the rest of the batch stays queued; resuming enqueues it again.
@@ -164,8 +171,17 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
   return outcome;
 }
 
+/** What the letters of one render job share. */
+type RenderBatch = {
+  pdfs: PdfBatchWriter;
+  /** The addressees of the batch's first letters (not reminders), read in one query. */
+  recipients: Map<string, Recipient>;
+  /** Template versions by template id, read once per batch. */
+  templates: Map<string, Template[]>;
+};
+
 /** Merges and renders one letter and writes its PDF; or says why not. */
-async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dispatch, pdfs: PdfBatchWriter): Promise<{ letter: RenderedLetter; outcome?: undefined } | { outcome: StepOutcome }> {
+async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dispatch, batch: RenderBatch): Promise<{ letter: RenderedLetter; outcome?: undefined } | { outcome: StepOutcome }> {
   let recipient: Recipient | undefined;
   let template: Template | undefined;
   let templateId = campaign.template_id;
@@ -177,13 +193,14 @@ async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dis
     ({ recipient, template, templateId, options } = await reminderDocumentInputs(ctx.cfg, ctx.db, campaign, d));
   } else {
     if (campaign.state !== 'sending') return { outcome: 'skipped-paused' };
-    recipient = await getRecipient(ctx.db, d.recipient_id);
+    recipient = batch.recipients.get(d.recipient_id);
     const approved = campaign.approval_detail ? ((campaign.approvalParsed as ApprovalDetail | undefined) ?? (JSON.parse(campaign.approval_detail) as ApprovalDetail)) : undefined;
     if (!recipient || !approved || approved.recipients[d.recipient_id] !== recipientFingerprint(recipient)) {
       await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: recipient ${d.recipient_id} ${recipient ? 'changed' : 'was removed from the registry'}`);
       return { outcome: 'paused-campaign' };
     }
-    const versions = await loadTemplateVersions(ctx.cfg.paths.templates, campaign.template_id);
+    let versions = batch.templates.get(campaign.template_id);
+    if (!versions) batch.templates.set(campaign.template_id, (versions = await loadTemplateVersions(ctx.cfg.paths.templates, campaign.template_id)));
     template = chooseVersion(versions, recipient);
     if (template && approved.templates[template.meta.language] !== template.sha256) {
       await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: template ${campaign.template_id}.${template.meta.language} changed`);
@@ -206,7 +223,7 @@ async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dis
   }
   // A file system error (disk full) is thrown: the job's retries may get through.
   const file = documentPath(ctx, campaign.id, d.id);
-  pdfs.write(file, rendered.bytes);
+  batch.pdfs.write(file, rendered.bytes);
   return { letter: { d, recipient, template, subject: merged.subject, rendered: { sha256: rendered.sha256, pages: rendered.pages }, file } };
 }
 

@@ -22,7 +22,10 @@ export interface Mailer {
 
 /** SMTP_URL set: a pooled SMTP relay; unset: one .eml file per message in cfg.paths.outbox. */
 export function createMailer(cfg: Config): Mailer {
-  return cfg.SMTP_URL ? createSmtpMailer(cfg.SMTP_URL) : createOutboxMailer(cfg.paths.outbox);
+  // One SMTP connection per send job a worker runs at once: with fewer, jobs queued inside the
+  // pool behind each other's dialogues (bench at 2,000 recipients and 16 jobs: 158 -> 185 and
+  // 162 -> 178 dispatches/s with 16 connections instead of 5). ?maxConnections=N in the URL wins.
+  return cfg.SMTP_URL ? createSmtpMailer(cfg.SMTP_URL, { maxConnections: cfg.SEND_CONCURRENCY }) : createOutboxMailer(cfg.paths.outbox);
 }
 
 function addresses(list: unknown): string[] {

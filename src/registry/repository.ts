@@ -80,6 +80,13 @@ export async function getRecipient(db: Db, id: string): Promise<Recipient | unde
   return row ? fromRow(row) : undefined;
 }
 
+/** Several recipients by id, in one query: a render batch's addressees. Absent ids are left out. */
+export async function getRecipientsById(db: Db, ids: readonly string[]): Promise<Map<string, Recipient>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('recipients').select(['id', 'data']).where('id', 'in', [...new Set(ids)]).execute();
+  return new Map(rows.map((row) => [row.id, fromRow(row)]));
+}
+
 /**
  * The recipients of a campaign: "all", "group:NAME", or a comma-separated list of ids
  * ("FRA,DEU,org:EU"; three-letter codes may be in lower case). Sorted by id.
