@@ -158,7 +158,7 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
     // Every PDF of the batch on disk before any of them is recorded as rendered.
     await pdfs.commit();
   } finally {
-    pdfs.discard();
+    await pdfs.discard();
   }
 
   const stored = letters.length > 0 ? await recordRendered(ctx, letters, job) : [];
@@ -327,7 +327,7 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
         data: { reason: 'found in sending: the previous attempt ended between claim and record', previous_job: d0.claim_job, job: job.id },
       });
       return true;
-    }, { durable: true });
+    }, { durable: true, shared: true });
     if (!taken) return 'skipped-paused';
     duplicate = true;
   } else {
@@ -348,7 +348,7 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
       if (Number(res.numUpdatedRows) !== 1) return false;
       await appendEvent(trx, { type: 'dispatch.sending', campaignId: d0.campaign_id, dispatchId: d0.id, actor: ctx.actor, at, data: { job: job.id, attempt: job.attemptsMade + 1 } });
       return true;
-    }, { durable: true });
+    }, { durable: true, shared: true });
     if (!claimed) {
       if (d0.kind === 'reminder' && (await cancelReminderIfReplied(ctx, d0))) return 'skipped-done';
       const now = await getDispatch(ctx.db, d0.id);
@@ -423,7 +423,7 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
       },
     });
     await completeIfDone(trx, ctx, d.campaign_id);
-  });
+  }, { shared: true });
   return 'sent';
 }
 

@@ -17,9 +17,18 @@ export type Trx = Kysely<Database>;
  * processes do not wait for the disk; durable commits of the same turn of the event loop share
  * that flush (flushWalShared). For the send claim, which must survive a power loss.
  *
+ * shared: this transaction may be committed together with others asked for in the same turn of
+ * the event loop (sharedTx): each still all or nothing, by a savepoint of its own. For the send
+ * steps, many small transactions from concurrent jobs.
+ *
  * PostgreSQL via DATABASE_URL would use a plain BEGIN with SELECT ... FOR UPDATE on the chain head.
  */
-export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
+export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { durable?: boolean; shared?: boolean } = {}): Promise<T> {
+  if (opts.shared) {
+    const result = await sharedTx(db, fn);
+    if (opts.durable) await flushWalShared(db);
+    return result;
+  }
   const result = await db.connection().execute(async (conn) => {
     await sql`begin immediate`.execute(conn);
     try {
@@ -33,6 +42,69 @@ export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { d
   });
   if (opts.durable) await flushWalShared(db);
   return result;
+}
+
+type SharedWork = { fn: (trx: Trx) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+
+/** Per store, the transactions waiting to be run together at the end of this turn. */
+const sharedQueue = new WeakMap<Db, SharedWork[]>();
+
+/**
+ * Runs `fn` in a write transaction shared with the other `shared` transactions asked for in the
+ * same turn of the event loop: one BEGIN IMMEDIATE ... COMMIT, each `fn` inside a savepoint of
+ * its own, so one that throws is rolled back alone and rejects alone. Each resolves after the
+ * common commit. Why: every commit costs a write lock, a write of each page it changed to the
+ * log (the chain's head page and the index pages are the same for every letter) and, in every
+ * other process, a cold page cache; concurrent send jobs commit two small transactions a letter.
+ */
+function sharedTx<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let queue = sharedQueue.get(db);
+    if (!queue) {
+      const work: SharedWork[] = (queue = []);
+      sharedQueue.set(db, work);
+      setImmediate(() => {
+        sharedQueue.delete(db);
+        void runShared(db, work);
+      });
+    }
+    queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+  });
+}
+
+async function runShared(db: Db, work: SharedWork[]): Promise<void> {
+  const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+  try {
+    await db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        for (const w of work) {
+          await sql`savepoint shared_tx`.execute(conn);
+          try {
+            outcomes.push({ ok: true, value: await w.fn(conn) });
+            await sql`release shared_tx`.execute(conn);
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+            await sql`rollback to shared_tx`.execute(conn);
+            await sql`release shared_tx`.execute(conn);
+          }
+        }
+        await sql`commit`.execute(conn);
+      } catch (err) {
+        await sql`rollback`.execute(conn).catch(() => undefined);
+        throw err;
+      }
+    });
+  } catch (err) {
+    // BEGIN, a savepoint or COMMIT failed: nothing of the group was written.
+    for (const w of work) w.reject(err);
+    return;
+  }
+  work.forEach((w, i) => {
+    const o = outcomes[i]!;
+    if (o.ok) w.resolve(o.value);
+    else w.reject(o.error);
+  });
 }
 
 /** Per store, the flush scheduled for the commits made in this turn of the event loop. */
