@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveCampaign } from '../src/campaigns/approval.ts';
 import { openDispatchContext, type OpenedContext } from '../src/campaigns/context.ts';
@@ -81,5 +82,24 @@ describe('a worker killed in the middle of a campaign', () => {
     const events = await db.selectFrom('events').select(['dispatch_id']).where('campaign_id', '=', c.id).where('type', '=', 'dispatch.possible-duplicate').execute();
     expect(new Set(events.map((e) => e.dispatch_id))).toEqual(new Set(marked.map((r) => r.id)));
     expect((await progressOf(opened.ctx, c.id)).campaignState).toBe('done');
+  });
+});
+
+describe('worker CPU priority', () => {
+  it('a worker that only renders lowers its priority by RENDER_WORKER_NICE; one that sends keeps it', async () => {
+    const base = os.getPriority();
+    const render = await startWorkerProcess({ ...t.env, RENDER_WORKER_NICE: '7' }, ['--queues', 'render']);
+    const send = await startWorkerProcess({ ...t.env, RENDER_WORKER_NICE: '7' }, ['--queues', 'send']);
+    try {
+      expect(os.getPriority(render.child.pid!)).toBe(Math.min(19, base + 7));
+      expect(render.output()).toMatch(new RegExp(`ready: .*; nice ${Math.min(19, base + 7)}`));
+      expect(os.getPriority(send.child.pid!)).toBe(base);
+      expect(send.output()).not.toMatch(/nice/);
+    } finally {
+      render.child.kill('SIGTERM');
+      send.child.kill('SIGTERM');
+      expect(await render.exited).toBe(0);
+      expect(await send.exited).toBe(0);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
 import { openDispatchContext } from '../src/campaigns/context.ts';
@@ -30,13 +31,14 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
   const opened = await openWaitingForRedis(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor });
   const { ctx, redis } = opened;
   const workers: Worker[] = [];
+  const niced = opts.queues.every((q) => q === 'render') ? lowerPriority(cfg.RENDER_WORKER_NICE) : 0;
   if (opts.queues.includes('render')) workers.push(startRenderWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.RENDER_CONCURRENCY }));
   if (opts.queues.includes('send')) workers.push(startSendWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.SEND_CONCURRENCY }));
   if (opts.queues.includes('remind')) workers.push(startRemindWorker(ctx, redis));
   keepMemoryFlat(workers, { headroom: cfg.WORKER_MEMORY_HEADROOM });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const desc = workers.map((w) => `${w.name} (concurrency ${w.concurrency})`).join(', ');
-  process.stdout.write(`chancery worker ${process.pid} ready: ${desc}; redis ${redis.managed ? 'managed' : 'given'}; mail ${ctx.mailer?.kind ?? 'none'}\n`);
+  process.stdout.write(`chancery worker ${process.pid} ready: ${desc}; redis ${redis.managed ? 'managed' : 'given'}; mail ${ctx.mailer?.kind ?? 'none'}${niced ? `; nice ${niced}` : ''}\n`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -52,6 +54,14 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
     process.once('SIGINT', () => stop('SIGINT'));
   });
   process.stdout.write(`chancery worker ${process.pid}: stopped\n`);
+}
+
+/** Lowers this process's CPU priority by `by` (RENDER_WORKER_NICE); returns its nice value after. */
+function lowerPriority(by: number): number {
+  if (by === 0) return 0;
+  const now = os.getPriority();
+  os.setPriority(Math.min(19, now + by)); // lowering one's own priority needs no privilege
+  return os.getPriority();
 }
 
 /**
