@@ -24,12 +24,14 @@ export type Trx = Kysely<Database>;
  * PostgreSQL via DATABASE_URL would use a plain BEGIN with SELECT ... FOR UPDATE on the chain head.
  */
 export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { durable?: boolean; shared?: boolean } = {}): Promise<T> {
-  if (opts.shared) {
-    const result = await sharedTx(db, fn);
-    if (opts.durable) await flushWalShared(db);
-    return result;
-  }
-  const result = await db.connection().execute(async (conn) => {
+  const result = opts.shared ? await sharedTx(db, fn) : await ownTx(db, fn);
+  if (opts.durable) await flushWalShared(db);
+  return result;
+}
+
+/** One BEGIN IMMEDIATE ... COMMIT around `fn`; rolled back if it throws. */
+function ownTx<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
     await sql`begin immediate`.execute(conn);
     try {
       const value = await fn(conn);
@@ -40,8 +42,6 @@ export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { d
       throw err;
     }
   });
-  if (opts.durable) await flushWalShared(db);
-  return result;
 }
 
 type SharedWork = { fn: (trx: Trx) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
@@ -75,24 +75,17 @@ function sharedTx<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
 async function runShared(db: Db, work: SharedWork[]): Promise<void> {
   const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
   try {
-    await db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
-      try {
-        for (const w of work) {
-          await sql`savepoint shared_tx`.execute(conn);
-          try {
-            outcomes.push({ ok: true, value: await w.fn(conn) });
-            await sql`release shared_tx`.execute(conn);
-          } catch (error) {
-            outcomes.push({ ok: false, error });
-            await sql`rollback to shared_tx`.execute(conn);
-            await sql`release shared_tx`.execute(conn);
-          }
+    await ownTx(db, async (conn) => {
+      for (const w of work) {
+        await sql`savepoint shared_tx`.execute(conn);
+        try {
+          outcomes.push({ ok: true, value: await w.fn(conn) });
+          await sql`release shared_tx`.execute(conn);
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+          await sql`rollback to shared_tx`.execute(conn);
+          await sql`release shared_tx`.execute(conn);
         }
-        await sql`commit`.execute(conn);
-      } catch (err) {
-        await sql`rollback`.execute(conn).catch(() => undefined);
-        throw err;
       }
     });
   } catch (err) {
