@@ -161,6 +161,9 @@ describe('web console in Chromium', () => {
     expect(await page.textContent('#flash')).toContain('193 dispatch(es) created');
     await shot(page, '05-sending');
     await page.waitForFunction(() => document.querySelector('#sent-count')?.textContent === '193' && document.querySelector('#campaign-state')?.textContent === 'done', undefined, { timeout: 45_000 });
+    // Once done, the page reloads itself (app.js, 500 ms later) without its live progress: wait
+    // for that reload, or signing out races it and the reload lands on /login?next=...
+    await page.waitForSelector('#progress[data-live="1"]', { state: 'detached', timeout: 15_000 });
     await page.waitForLoadState('load');
     expect(await page.textContent('#total-count')).toBe('193');
     await shot(page, '06-sent');
