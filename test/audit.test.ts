@@ -12,7 +12,8 @@ import { createCampaign } from '../src/campaigns/create.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { ensureRegistryLoaded } from '../src/registry/index.ts';
 import { openDb, sqliteHandle, type Db } from '../src/store/db.ts';
-import { appendEvent, canonicalJson } from '../src/store/events.ts';
+import { createHash } from 'node:crypto';
+import { appendEvent, appendEvents, canonicalJson, eventHash, GENESIS_HASH, type EventInput } from '../src/store/events.ts';
 import type { EventsTable } from '../src/store/schema.ts';
 import { writeTx } from '../src/store/tx.ts';
 
@@ -123,6 +124,38 @@ describe('audit verify', () => {
     const events = await allEvents();
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['campaign.created', 'campaign.approved', 'dispatch.sent', 'dispatch.failed']));
     expect(await verifyChain(db)).toEqual({ ok: true, count: events.length });
+  });
+
+  it('hashes the canonical JSON of the whole event (the format of chains already written)', () => {
+    const event = { id: 7, at: '2009-07-08T09:00:00.000Z', type: 'dispatch.sent', campaign_id: null, dispatch_id: 'note-x-"FRA"', actor: 'Mme Ç. Ünal\u2028', data: { z: [3, { b: 1, a: '\u00e9' }], a: null, m: 'line\nbreak "quoted"' } };
+    const expected = createHash('sha256').update('ab'.repeat(32) + canonicalJson(event)).digest('hex');
+    expect(eventHash('ab'.repeat(32), event)).toBe(expected);
+  });
+
+  it('appendEvents writes the chain appendEvent writes one event at a time, over several INSERTs', async () => {
+    const one = await openDb(path.join(tmp, 'one-by-one.db'));
+    const batch = await openDb(path.join(tmp, 'batch.db'));
+    const inputs: EventInput[] = Array.from({ length: 1_201 }, (_, i) => ({
+      type: i % 2 ? 'dispatch.queued' : 'dispatch.created',
+      campaignId: 'c1',
+      dispatchId: `note-c1-${i}`,
+      actor: 'A. Sender',
+      at: '2009-07-08T09:00:00.000Z',
+      data: { round: 1, recipient_id: `R${i}`, note: i === 600 ? '=1+1 "é"' : undefined },
+    }));
+    for (const d of [one, batch]) await writeTx(d, (trx) => appendEvent(trx, { type: 'campaign.created', campaignId: 'c1', actor: 'A. Drafter', at: '2009-07-01T00:00:00.000Z' }));
+    await writeTx(one, async (trx) => {
+      for (const input of inputs) await appendEvent(trx, input);
+    });
+    await writeTx(batch, (trx) => appendEvents(trx, inputs));
+    const rows = await allEvents(batch);
+    expect(rows).toHaveLength(1_202);
+    expect(rows).toEqual(await allEvents(one));
+    expect(rows[1]!.prev_hash).toBe(rows[0]!.hash);
+    expect(rows[0]!.prev_hash).toBe(GENESIS_HASH);
+    expect(await verifyChain(batch)).toEqual({ ok: true, count: 1_202 });
+    await one.destroy();
+    await batch.destroy();
   });
 
   it("detects an edited event's data, naming that event", async () => {

