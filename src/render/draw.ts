@@ -46,6 +46,8 @@ interface PdfStreamRef extends PdfRef {
 }
 interface PdfInternals {
   _id: Uint8Array;
+  _offset: number;
+  _write(data: string | Uint8Array): void;
   page: { content: PdfStreamRef; resources: { data: { Font?: Record<string, PdfRef> } } };
   ref(data?: Record<string, unknown>): PdfRef;
 }
@@ -307,7 +309,18 @@ export function drawPdf(layout: DocumentLayout, meta: DrawMeta): Promise<Buffer>
   const raw = doc as unknown as PdfInternals;
   // pdfkit computes /ID as an MD5 of the info dictionary; make it explicitly input-derived.
   raw._id = meta.id;
-  const chunks: Buffer[] = [];
+  // The document's bytes, kept here as pdfkit writes them. Its own _write turns each string into
+  // bytes a character at a time in JavaScript and pushes every piece (a hundred or so a letter)
+  // through its Readable stream, a Buffer copy each: a tenth of the renderer's time. Same bytes,
+  // same offsets for the cross-reference table; the stream still ends (push(null)) as before.
+  const chunks: Uint8Array[] = [];
+  // What the constructor wrote (the header) is still in the stream's buffer: first.
+  for (let head = doc.read() as Buffer | null; head !== null; head = doc.read() as Buffer | null) chunks.push(head);
+  raw._write = (data) => {
+    const bytes = typeof data === 'string' ? Buffer.from(`${data}\n`, 'latin1') : data;
+    chunks.push(bytes);
+    raw._offset += bytes.length;
+  };
   const done = new Promise<Buffer>((resolve, reject) => {
     doc.on('data', (c: Buffer) => chunks.push(c));
     doc.on('end', () => resolve(Buffer.concat(chunks)));
