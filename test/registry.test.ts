@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -458,6 +459,35 @@ describe('the store', () => {
       await expect(selectAudience(db, 'FRA,XXX,org:Nobody')).rejects.toThrow('audience: unknown recipient ids: XXX, org:Nobody');
       await expect(selectAudience(db, 'group:nobody')).rejects.toThrow(InputError);
       await expect(selectAudience(db, ' ')).rejects.toThrow(InputError);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe('importing while another process writes to the store', () => {
+  it('waits for the write lock another process holds, then imports everything', async () => {
+    const db = await freshDb();
+    const file = path.join(tmp, `store-${dbCount}.db`);
+    try {
+      await importRecipients(db, seeds.slice(0, 3));
+      // Another process takes the write lock and keeps it half a second, as a worker's batch does.
+      // A deferred transaction (read, then write) was refused at once: "database is locked".
+      const holder = spawn(process.execPath, ['-e', "const d = new (require('better-sqlite3'))(process.argv[1]); d.exec('BEGIN IMMEDIATE'); console.log('locked'); setTimeout(() => { d.exec('ROLLBACK'); d.close(); }, 500);", file], {
+        cwd: path.resolve('.'),
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<number | null>((resolve) => holder.on('exit', (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+        holder.on('exit', () => reject(new Error('the lock holder exited before taking the lock')));
+      });
+      const began = Date.now();
+      const result = await importRecipients(db, seeds);
+      expect(Date.now() - began).toBeGreaterThan(100); // it did wait for the other process
+      expect(result).toEqual({ added: 190, updated: 0, unchanged: 3 });
+      expect((await listRecipients(db)).map((r) => r.id)).toEqual(seeds.map((r) => r.id).sort());
+      expect(await exited).toBe(0);
     } finally {
       await db.destroy();
     }

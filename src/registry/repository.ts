@@ -1,5 +1,6 @@
 import { InputError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
+import { writeTx } from '../store/tx.ts';
 import { normalizeRecipient, recipientData, sha256Hex } from './canonical.ts';
 import { parseRegistryFile } from './parse.ts';
 import { recipientSchema, type Recipient } from './schema.ts';
@@ -33,7 +34,10 @@ export async function importRecipients(db: Db, recipients: Recipient[], opts: { 
     ids.add(r.id);
   }
 
-  return db.transaction().execute(async (trx) => {
+  // BEGIN IMMEDIATE (writeTx), not Kysely's deferred BEGIN: this reads the registry and then
+  // writes, and SQLite refuses a read transaction's upgrade at once ("database is locked", no
+  // waiting) when another process holds the write lock at that moment, as a worker often does.
+  return writeTx(db, async (trx) => {
     const existing = new Map(
       (await trx.selectFrom('recipients').select(['id', 'data_sha256']).execute()).map((e) => [e.id, e.data_sha256]),
     );
