@@ -1,11 +1,10 @@
+import type { Insertable } from 'kysely';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors.ts';
 import { dispatchIdFor, enqueueDispatches, type Queues } from '../queue/queues.ts';
 import type { Db } from '../store/db.ts';
 import { appendEvent, appendEvents, type EventInput } from '../store/events.ts';
-import type { Insertable } from 'kysely';
-import type { DispatchesTable } from '../store/schema.ts';
-import { DISPATCH_STATES, type DispatchState } from '../store/schema.ts';
+import { DISPATCH_STATES, type DispatchesTable, type DispatchState } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
 import { checkApproval } from './approval.ts';
 import { loadConfig } from '../config.ts';
