@@ -2,6 +2,7 @@ import type { Insertable } from 'kysely';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors.ts';
 import { dispatchIdFor, enqueueDispatches, type Queues } from '../queue/queues.ts';
+import { batches } from '../store/batches.ts';
 import type { Db } from '../store/db.ts';
 import { appendEvent, appendEvents, type EventInput } from '../store/events.ts';
 import { DISPATCH_STATES, type DispatchesTable, type DispatchState } from '../store/schema.ts';
@@ -19,9 +20,6 @@ import { checkIsoDate, getCampaign, type Campaign } from './repo.ts';
  * State lives in the store; workers read it before every step, so pausing or cancelling here
  * takes effect for every worker on every machine.
  */
-
-/** Dispatch rows per INSERT or UPDATE when a campaign starts (24 columns: under SQLite's 32,766 parameters). */
-const ROWS_PER_STATEMENT = 500;
 
 /**
  * Creates one dispatch per approved recipient (one transaction; the unique index makes a second
@@ -75,9 +73,7 @@ export async function startSend(db: Db, cfg: Config, queues: Queues, id: string,
       });
       events.push({ type: 'dispatch.created', campaignId: id, dispatchId, actor, at, data: { recipient_id: r.id, kind: 'note' } });
     }
-    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-      await trx.insertInto('dispatches').values(rows.slice(i, i + ROWS_PER_STATEMENT)).execute();
-    }
+    for (const batch of batches(rows)) await trx.insertInto('dispatches').values(batch).execute();
     await appendEvents(trx, events);
     created = rows.length;
     if (campaign.state === 'approved') {
@@ -128,8 +124,8 @@ export async function enqueuePending(db: Db, queues: Queues, id: string, actor: 
     const at = nowIso();
     await writeTx(db, async (trx) => {
       const queued = new Set<string>();
-      for (let i = 0; i < pending.length; i += ROWS_PER_STATEMENT) {
-        const ids = pending.slice(i, i + ROWS_PER_STATEMENT).map((p) => p.id);
+      for (const batch of batches(pending)) {
+        const ids = batch.map((p) => p.id);
         const res = await trx.updateTable('dispatches').set({ state: 'queued', updated_at: at }).where('id', 'in', ids).where('state', '=', 'pending').returning('id').execute();
         for (const r of res) queued.add(r.id);
       }

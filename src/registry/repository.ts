@@ -1,4 +1,5 @@
 import { InputError } from '../errors.ts';
+import { batches } from '../store/batches.ts';
 import type { Db } from '../store/db.ts';
 import { writeTx } from '../store/tx.ts';
 import { normalizeRecipient, recipientData, sha256Hex } from './canonical.ts';
@@ -6,9 +7,6 @@ import { parseRegistryFile } from './parse.ts';
 import { recipientSchema, type Recipient } from './schema.ts';
 
 export type ImportResult = { added: number; updated: number; unchanged: number };
-
-/** Rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits. */
-const CHUNK = 200;
 
 /**
  * Adds new recipients and replaces changed ones, in one transaction: all rows or none.
@@ -46,10 +44,10 @@ export async function importRecipients(db: Db, recipients: Recipient[], opts: { 
     const updated = rows.filter((r) => existing.has(r.id) && existing.get(r.id) !== r.data_sha256);
     const result = { added: added.length, updated: updated.length, unchanged: rows.length - added.length - updated.length };
     if (opts.dryRun) return result;
-    for (let i = 0; i < added.length; i += CHUNK) {
+    for (const batch of batches(added)) {
       await trx
         .insertInto('recipients')
-        .values(added.slice(i, i + CHUNK).map((r) => ({ ...r, updated_at: now })))
+        .values(batch.map((r) => ({ ...r, updated_at: now })))
         .execute();
     }
     for (const r of updated) {

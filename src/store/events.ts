@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CompiledQuery } from 'kysely';
+import { batches } from './batches.ts';
 import type { Trx } from './tx.ts';
 import type { EventsTable } from './schema.ts';
 
@@ -86,13 +87,10 @@ export async function appendEvent(trx: Trx, input: EventInput): Promise<EventsTa
   return row;
 }
 
-/** Rows per INSERT in appendEvents: 9 parameters each, well under SQLite's 32,766. */
-const ROWS_PER_INSERT = 500;
-
 /**
  * Appends events in the order given, as appendEvent one after the other would (same rows, same
- * chain), with one read of the head and one INSERT per 500 rows: for a campaign's start, where
- * every dispatch gets its event in one transaction.
+ * chain), with one read of the head and one INSERT per batch of rows (batches.ts): for a
+ * campaign's start, where every dispatch gets its event in one transaction.
  */
 export async function appendEvents(trx: Trx, inputs: readonly EventInput[]): Promise<void> {
   if (inputs.length === 0) return;
@@ -103,9 +101,7 @@ export async function appendEvents(trx: Trx, inputs: readonly EventInput[]): Pro
     rows.push(row);
     head = row;
   }
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    await trx.insertInto('events').values(rows.slice(i, i + ROWS_PER_INSERT)).execute();
-  }
+  for (const batch of batches(rows)) await trx.insertInto('events').values(batch).execute();
 }
 
 /** The row that follows `head` in the chain for `input`. */
