@@ -7,7 +7,7 @@ import { UsageError } from './errors.ts';
  * Defaults are the embedded ones: a Redis Chancery starts itself, a SQLite file, a file outbox.
  */
 const envSchema = z.object({
-  /** Working folder for the database, managed Redis, outbox and stored documents. */
+  /** Working folder for the database, managed Redis, outbox, and the PDFs written out by `campaign pdfs`. */
   CHANCERY_HOME: z.string().default('var'),
   /** Folder of template files. */
   CHANCERY_TEMPLATES: z.string().default('templates'),

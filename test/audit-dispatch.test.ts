@@ -99,7 +99,7 @@ describe('audit export, one row per dispatch', () => {
     for (const [i, d] of dispatches.entries()) {
       const row = rows[i]!;
       const m = received.get(d.id)!;
-      const pdf = fs.readFileSync(path.join(t.home, d.pdf_path!));
+      const pdf = Buffer.from((await db().selectFrom('documents').select('bytes').where('dispatch_id', '=', d.id).executeTakeFirstOrThrow()).bytes);
       expect(row).toMatchObject({
         reference: 'CU 2009/92 (A)',
         campaign_id: id,

@@ -84,8 +84,9 @@ describe('campaign CU 2009/92 (A) to all 193 Member States', () => {
         // The PDF that went out is the one recorded and kept.
         const sha = createHash('sha256').update(att.content).digest('hex');
         expect(sha).toBe(row.pdf_sha256);
-        expect(fs.readFileSync(path.join(t.home, row.pdf_path!))).toEqual(att.content);
-        expect(row.pdf_path).toBe(`documents/${id}/${row.id}.pdf`);
+        const stored = await db.selectFrom('documents').select('bytes').where('dispatch_id', '=', row.id).executeTakeFirstOrThrow();
+        expect(Buffer.from(stored.bytes)).toEqual(att.content);
+        expect(row.pdf_path).toBeNull();
         // The snapshot is the recipient as merged.
         expect(JSON.parse(row.recipient_snapshot!)).toEqual(r);
         expect(row.language).toBe(r.language);
@@ -100,6 +101,13 @@ describe('campaign CU 2009/92 (A) to all 193 Member States', () => {
           expect(text, row.id).toContain(norm(r.titles[r.language]!.dative));
         }),
       );
+      // `campaign pdfs` writes them out for people to open: the very PDFs that went out.
+      const pdfDir = path.join(t.home, 'pdfs-out');
+      const exported = await cli(t.env, ['campaign', 'pdfs', id, '--out', pdfDir]);
+      expect(exported.code, exported.stderr).toBe(0);
+      expect(exported.stdout).toBe(`193 PDFs written to ${pdfDir}\n`);
+      expect(fs.readdirSync(pdfDir).sort()).toEqual(rows.map((r) => `${r.id}.pdf`).sort());
+      for (const row of rows) expect(fs.readFileSync(path.join(pdfDir, `${row.id}.pdf`))).toEqual(byDispatch.get(row.id)!.attachments[0]!.content);
       // French covering text for French-speaking States, English otherwise.
       const fra = byDispatch.get(rows.find((r) => r.recipient_id === 'FRA')!.id)!;
       expect(fra.text).toMatch(/Veuillez trouver ci-joint la note verbale CU 2009\/92 \(A\) du 8 juillet 2009/);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { createCampaign } from '../src/campaigns/create.ts';
 import { startSend } from '../src/campaigns/lifecycle.ts';
 import { runPreflight } from '../src/campaigns/preflight.ts';
 import { getCampaign } from '../src/campaigns/repo.ts';
-import { giveUpDispatch, processRender } from '../src/campaigns/process.ts';
+import { giveUpDispatch, processRender, processSend } from '../src/campaigns/process.ts';
 import { batchJobIdFor, enqueueDispatches, jobIdFor, renderDispatchIds, type RenderPayload } from '../src/queue/queues.ts';
 import { listRecipients } from '../src/registry/index.ts';
 import { runUntilDone } from '../workers/run.ts';
@@ -92,10 +93,14 @@ describe('render batches', () => {
       expect(await processRender(ctx, payload, job)).toEqual({ rendered: 4, 'skipped-done': 1, missing: 1 });
       const rows = await ctx.db.selectFrom('dispatches').selectAll().where('campaign_id', '=', id).orderBy('recipient_id').execute();
       expect(rows.map((r) => r.state)).toEqual(['cancelled', 'rendered', 'rendered', 'rendered', 'rendered']);
+      // Each PDF is in the store with its record, and is the one whose hash was recorded.
       for (const r of rows.slice(1)) {
-        expect(fs.readFileSync(path.join(s.t.home, r.pdf_path!)).subarray(0, 5).toString()).toBe('%PDF-');
-        expect(r.pdf_sha256).toMatch(/^[0-9a-f]{64}$/);
+        const doc = await ctx.db.selectFrom('documents').select('bytes').where('dispatch_id', '=', r.id).executeTakeFirstOrThrow();
+        expect(Buffer.from(doc.bytes).subarray(0, 5).toString()).toBe('%PDF-');
+        expect(createHash('sha256').update(doc.bytes).digest('hex')).toBe(r.pdf_sha256);
+        expect(r.pdf_path).toBeNull();
       }
+      expect(await ctx.db.selectFrom('documents').select('dispatch_id').where('dispatch_id', '=', cancelled).executeTakeFirst()).toBeUndefined();
       const events = await ctx.db.selectFrom('events').select(['dispatch_id', 'data']).where('type', '=', 'dispatch.rendered').where('campaign_id', '=', id).execute();
       expect(events.map((e) => e.dispatch_id).sort()).toEqual([...open].sort());
       expect(events.every((e) => JSON.parse(e.data).job === 'test-job')).toBe(true);
@@ -106,6 +111,35 @@ describe('render batches', () => {
       expect(await processRender(ctx, payload, job)).toEqual({ 'skipped-done': 5, missing: 1 });
       expect(await sendIds()).toEqual(open.map((d) => jobIdFor(d)).sort());
       expect(await ctx.db.selectFrom('events').select('id').where('type', '=', 'dispatch.rendered').where('campaign_id', '=', id).execute()).toHaveLength(4);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a PDF altered in the store after it was recorded is not sent: the dispatch fails, naming why', async () => {
+    const s = await scenario(25);
+    try {
+      const { id, dispatchIds } = await s.launch(2);
+      const { ctx } = s.opened;
+      await ctx.queues.render.obliterate({ force: true }); // only these steps run here, by hand
+      expect(await processRender(ctx, { campaignId: id, dispatchIds }, job)).toEqual({ rendered: 2 });
+      const [altered, intact] = dispatchIds as [string, string];
+      const doc = await ctx.db.selectFrom('documents').select('bytes').where('dispatch_id', '=', altered).executeTakeFirstOrThrow();
+      const bytes = Buffer.from(doc.bytes);
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 1, bytes.length - 10); // one bit, near the end
+      await ctx.db.updateTable('documents').set({ bytes }).where('dispatch_id', '=', altered).execute();
+
+      await expect(processSend(ctx, { campaignId: id, dispatchId: altered }, job)).rejects.toThrow(`send ${altered}: stored PDF does not match its recorded SHA-256`);
+      expect(await processSend(ctx, { campaignId: id, dispatchId: intact }, job)).toBe('sent');
+      const rows = await ctx.db.selectFrom('dispatches').select(['id', 'state', 'error']).where('campaign_id', '=', id).orderBy('id').execute();
+      expect(rows.find((r) => r.id === altered)).toMatchObject({ state: 'failed', error: 'stored PDF does not match its recorded SHA-256' });
+      expect(rows.find((r) => r.id === intact)).toMatchObject({ state: 'sent' });
+      expect(s.t.smtp.messages.map((m) => m.headers['x-chancery-dispatch'])).toEqual([intact]);
+
+      // The export refuses it too, by name, after writing the letters before it.
+      const { exportCampaignPdfs } = await import('../src/campaigns/documents.ts');
+      const dir = path.join(s.t.home, 'pdfs');
+      await expect(exportCampaignPdfs(ctx.db, s.t.home, id, dir)).rejects.toThrow(`dispatch ${altered}: the stored PDF does not match its recorded SHA-256`);
     } finally {
       await s.close();
     }

@@ -1,6 +1,3 @@
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import { UnrecoverableError } from 'bullmq';
 import { classifySmtpError } from '../mail/index.ts';
@@ -17,7 +14,7 @@ import type { ApprovalDetail } from './approval.ts';
 import type { DispatchContext, JobInfo } from './context.ts';
 import { pauseFromWorker } from './lifecycle.ts';
 import { noteMessage } from './message.ts';
-import { PdfBatchWriter } from './pdf-files.ts';
+import { loadDocument, matchesRecorded, storeDocuments, type RenderedDocument } from './documents.ts';
 import { getCampaign, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES, type Dispatch } from './repo.ts';
 
 /**
@@ -36,11 +33,6 @@ export type StepOutcome =
   | 'skipped-held'
   | 'paused-campaign'
   | 'missing';
-
-/** var/documents/<campaign>/<dispatch>.pdf */
-export function documentPath(ctx: DispatchContext, campaignId: string, dispatchId: string): string {
-  return path.join(ctx.cfg.paths.documents, campaignId, `${dispatchId}.pdf`);
-}
 
 function message(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 1000);
@@ -95,16 +87,15 @@ type RenderedLetter = {
   recipient: Recipient;
   template: Template;
   subject: string;
-  rendered: { sha256: string; pages: number };
-  file: string;
+  rendered: { sha256: string; pages: number; bytes: Buffer };
 };
 
 type StepCampaign = Awaited<ReturnType<typeof getCampaignForStep>>;
 
 /**
  * Render step, for the batch of dispatches a render job carries: merge the approved template
- * with each recipient, render the PDF, keep it under var/documents; then record the batch (hash,
- * page count, recipient snapshot) in one transaction and hand it to the send queue, one send job
+ * with each recipient and render the PDF; then record the batch (the PDFs, their hashes, page
+ * counts, recipient snapshots) in one transaction and hand it to the send queue, one send job
  * per letter. A letter that cannot be merged or rendered is marked failed and the rest go on; a
  * change that needs approval again pauses the campaign and leaves the rest of the batch queued.
  */
@@ -122,43 +113,35 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
   // What the batch's letters share, read once for the batch: their addressees (one query) and
   // the template's versions (read and checked against the approval as before, per letter).
   const batch: RenderBatch = {
-    pdfs: new PdfBatchWriter(),
     recipients: await getRecipientsById(ctx.db, rows.filter((d) => d.kind !== 'reminder').map((d) => d.recipient_id)),
     templates: new Map(),
   };
-  const { pdfs } = batch;
-  try {
-    for (const id of ids) {
-      const d = byId.get(id);
-      if (!d) {
-        count('missing');
-        continue;
-      }
-      let campaign = campaigns.get(d.campaign_id);
-      if (!campaign) campaigns.set(d.campaign_id, (campaign = await getCampaignForStep(ctx.db, d.campaign_id)));
-      if (d.state === 'rendered') {
-        renderedBefore.push(d);
-        count('skipped-done');
-        continue;
-      }
-      if (d.state !== 'pending' && d.state !== 'queued') {
-        count('skipped-done');
-        continue;
-      }
-      // Let the event loop turn between letters: the store answers synchronously (better-sqlite3),
-      // so a batch would otherwise run as one long task, holding up lock renewals (its own job's
-      // and those of send jobs in the same process, which then stall and are sent again) and I/O.
-      await setImmediate();
-      const step = await renderLetter(ctx, campaign, d, batch);
-      if ('letter' in step) letters.push(step.letter);
-      else count(step.outcome);
-      // Paused: the rest of the batch stays queued; resuming enqueues it again.
-      if (step.outcome === 'paused-campaign') break;
+  for (const id of ids) {
+    const d = byId.get(id);
+    if (!d) {
+      count('missing');
+      continue;
     }
-    // Every PDF of the batch on disk before any of them is recorded as rendered.
-    await pdfs.commit();
-  } finally {
-    await pdfs.discard();
+    let campaign = campaigns.get(d.campaign_id);
+    if (!campaign) campaigns.set(d.campaign_id, (campaign = await getCampaignForStep(ctx.db, d.campaign_id)));
+    if (d.state === 'rendered') {
+      renderedBefore.push(d);
+      count('skipped-done');
+      continue;
+    }
+    if (d.state !== 'pending' && d.state !== 'queued') {
+      count('skipped-done');
+      continue;
+    }
+    // Let the event loop turn between letters: the store answers synchronously (better-sqlite3),
+    // so a batch would otherwise run as one long task, holding up lock renewals (its own job's
+    // and those of send jobs in the same process, which then stall and are sent again) and I/O.
+    await setImmediate();
+    const step = await renderLetter(ctx, campaign, d, batch);
+    if ('letter' in step) letters.push(step.letter);
+    else count(step.outcome);
+    // Paused: the rest of the batch stays queued; resuming enqueues it again.
+    if (step.outcome === 'paused-campaign') break;
   }
 
   const stored = letters.length > 0 ? await recordRendered(ctx, letters, job) : [];
@@ -173,7 +156,6 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
 
 /** What the letters of one render job share. */
 type RenderBatch = {
-  pdfs: PdfBatchWriter;
   /** The addressees of the batch's first letters (not reminders), read in one query. */
   recipients: Map<string, Recipient>;
   /** Template versions by template id, read once per batch. */
@@ -221,18 +203,16 @@ async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dis
     ctx.log(`render ${d.id}: ${message(err)}`);
     return { outcome: 'failed' };
   }
-  // A file system error (disk full) is thrown: the job's retries may get through.
-  const file = documentPath(ctx, campaign.id, d.id);
-  batch.pdfs.write(file, rendered.bytes);
-  return { letter: { d, recipient, template, subject: merged.subject, rendered: { sha256: rendered.sha256, pages: rendered.pages }, file } };
+  return { letter: { d, recipient, template, subject: merged.subject, rendered: { sha256: rendered.sha256, pages: rendered.pages, bytes: rendered.bytes } } };
 }
 
-/** Records a batch of rendered letters in one transaction; returns the ones recorded. */
+/** Records a batch of rendered letters and their PDFs in one transaction; returns the ones recorded. */
 async function recordRendered(ctx: DispatchContext, letters: RenderedLetter[], job: JobInfo): Promise<Dispatch[]> {
   const at = nowIso();
   return writeTx(ctx.db, async (trx) => {
     const stored: Dispatch[] = [];
-    for (const { d, recipient, template, subject, rendered, file } of letters) {
+    const documents: RenderedDocument[] = [];
+    for (const { d, recipient, template, subject, rendered } of letters) {
       const res = await trx
         .updateTable('dispatches')
         .set({
@@ -245,7 +225,7 @@ async function recordRendered(ctx: DispatchContext, letters: RenderedLetter[], j
           subject,
           pdf_sha256: rendered.sha256,
           pages: rendered.pages,
-          pdf_path: path.relative(ctx.cfg.paths.home, file),
+          pdf_path: null,
           error: null,
           rendered_at: at,
           updated_at: at,
@@ -271,7 +251,9 @@ async function recordRendered(ctx: DispatchContext, letters: RenderedLetter[], j
         },
       });
       stored.push(d);
+      documents.push({ dispatchId: d.id, bytes: rendered.bytes });
     }
+    await storeDocuments(trx, documents);
     return stored;
   });
 }
@@ -362,12 +344,12 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
     : { ...d0, state: 'sending', claim_job: job.id, attempts: d0.attempts + 1, updated_at: at };
   const campaign = await getCampaignForStep(ctx.db, d.campaign_id);
   const recipient: Recipient = recipientSchema.parse(JSON.parse(d.recipient_snapshot!));
-  const pdf = fs.readFileSync(path.resolve(ctx.cfg.paths.home, d.pdf_path!));
   // The document sent must be the one rendered and recorded: check the hash before it leaves.
-  const sha = createHash('sha256').update(pdf).digest('hex');
-  if (sha !== d.pdf_sha256) {
-    await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['sending'], `stored PDF ${d.pdf_path} does not match its recorded SHA-256`));
-    throw new UnrecoverableError(`send ${d.id}: stored PDF does not match its SHA-256`);
+  const pdf = await loadDocument(ctx.db, ctx.cfg.paths.home, d);
+  if (!pdf || !matchesRecorded(pdf, d.pdf_sha256)) {
+    const problem = pdf ? 'does not match its recorded SHA-256' : 'is missing from the store';
+    await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['sending'], `stored PDF ${problem}`));
+    throw new UnrecoverableError(`send ${d.id}: stored PDF ${problem}`);
   }
   const mail =
     d.kind === 'reminder'

@@ -1,8 +1,10 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { approveCampaign } from '../campaigns/approval.ts';
 import { openDispatchContext, type OpenedContext } from '../campaigns/context.ts';
 import { createCampaign } from '../campaigns/create.ts';
+import { exportCampaignPdfs } from '../campaigns/documents.ts';
 import { campaignStatus, cancelCampaign, pauseCampaign, resumeCampaign, retryFailed, setReplyBy, startSend, type CampaignStatus } from '../campaigns/lifecycle.ts';
 import { runPreflight } from '../campaigns/preflight.ts';
 import { defaultActor, getCampaign } from '../campaigns/repo.ts';
@@ -21,7 +23,7 @@ import { storeClock } from '../clock.ts';
 import { followUpLine, overdueRecipients } from '../deadlines/followup.ts';
 import { listReminderRounds } from '../deadlines/jobs.ts';
 
-/** `chancery campaign ...`: create, preflight, approve, send, status, pause, resume, cancel, retry, test-send, set-reply-by. */
+/** `chancery campaign ...`: create, preflight, approve, send, status, pause, resume, cancel, retry, test-send, pdfs, set-reply-by. */
 
 async function withQueues<T>(actor: string, fn: (opened: OpenedContext) => Promise<T>, opts: { mailer?: boolean } = {}): Promise<T> {
   const opened = await openDispatchContext(loadConfig(), { actor, mailer: opts.mailer });
@@ -256,6 +258,21 @@ export function registerCampaignCommands(program: Command): void {
           } finally {
             await mailer.close();
           }
+        }),
+      ),
+    );
+
+  campaign
+    .command('pdfs <id>')
+    .description('write the PDF of every letter rendered for the campaign to a folder, each checked against its recorded SHA-256')
+    .option('--out <dir>', 'folder (default: documents/<id> in the working folder)')
+    .action(
+      action(async (id: string, opts: { out?: string }) =>
+        withDb(async (db) => {
+          const cfg = loadConfig();
+          const dir = path.resolve(opts.out ?? path.join(cfg.paths.documents, id));
+          const { count } = await exportCampaignPdfs(db, cfg.paths.home, id, dir);
+          out(`${count} PDF${count === 1 ? '' : 's'} written to ${dir}`);
         }),
       ),
     );

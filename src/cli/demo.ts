@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { approveCampaign } from '../campaigns/approval.ts';
 import { openDispatchContext } from '../campaigns/context.ts';
 import { createCampaign } from '../campaigns/create.ts';
+import { exportCampaignPdfs } from '../campaigns/documents.ts';
 import { startSend } from '../campaigns/lifecycle.ts';
 import { runPreflight } from '../campaigns/preflight.ts';
 import { getCampaign } from '../campaigns/repo.ts';
@@ -203,7 +204,10 @@ export async function runDemo(home: string): Promise<number> {
     say('\n== Summary');
     say(`campaign ${c.id} ${c.reference}: ${c.state}; ${final.sent} sent, ${final.failed} failed to ${recipients.length} recipients; templates ${templates.length}`);
     say(`follow-up:     ${follow.counts.replied} replied, ${follow.counts.reminded} reminded, ${follow.counts.overdue} overdue after 31 July 2009`);
-    say(`PDFs as sent:  ${rel(path.join(cfg.paths.documents, c.id))}`);
+    // The PDFs live in the store; written out here for people to open (chancery campaign pdfs).
+    const pdfDir = path.join(cfg.paths.documents, c.id);
+    const pdfs = await exportCampaignPdfs(db, cfg.paths.home, c.id, pdfDir);
+    say(`PDFs as sent:  ${rel(pdfDir)} (${pdfs.count}, notes and reminders, each checked against its recorded SHA-256)`);
     say(`mail:          ${cfg.SMTP_URL ? 'delivered to SMTP_URL' : rel(cfg.paths.outbox)}`);
     say(`store:         ${rel(cfg.paths.db)}`);
     say(`audit exports: ${rel(exports.csv)}, ${rel(exports.jsonl)}, ${rel(exports.events)}`);

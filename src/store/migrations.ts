@@ -2,7 +2,8 @@ import { sql, type Kysely, type Migration } from 'kysely';
 
 /**
  * Schema migrations, applied in key order. Never edit one that has shipped: add the next.
- * Column types are kept to what SQLite and PostgreSQL share (text, integer, real).
+ * Column types are kept to what SQLite and PostgreSQL share (text, integer, real), and blob
+ * (bytea in PostgreSQL) for the letters' PDFs.
  */
 export const migrations: Record<string, Migration> = {
   '0001_recipients': {
@@ -280,6 +281,21 @@ export const migrations: Record<string, Migration> = {
         .addColumn('expires_at', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('sessions_user').on('sessions').columns(['user_name']).execute();
+    },
+  },
+  '0006_documents': {
+    async up(db: Kysely<any>) {
+      /**
+       * Each letter's PDF as rendered for sending, written in the same transaction that records
+       * the dispatch as rendered (its hash is dispatches.pdf_sha256). A table of its own, not a
+       * column of dispatches: rows read by state or campaign never walk the PDF's pages.
+       * blob here; bytea in PostgreSQL.
+       */
+      await db.schema
+        .createTable('documents')
+        .addColumn('dispatch_id', 'text', (c) => c.primaryKey().references('dispatches.id'))
+        .addColumn('bytes', 'blob', (c) => c.notNull())
+        .execute();
     },
   },
 };

@@ -64,6 +64,7 @@ export interface DispatchesTable {
   subject: string | null;
   pdf_sha256: string | null;
   pages: number | null;
+  /** Dispatches rendered before the PDFs moved into the store (migration 0006): the file under the home folder. New ones: null, the PDF is in documents. */
   pdf_path: string | null;
   message_id: string | null;
   smtp_response: string | null;
@@ -198,11 +199,18 @@ export interface ClockTable {
   set_by: string;
 }
 
+/** A letter's PDF as rendered for sending (migration 0006); its SHA-256 is on the dispatch. */
+export interface DocumentsTable {
+  dispatch_id: string;
+  bytes: Uint8Array;
+}
+
 export interface Database {
   recipients: RecipientsTable;
   campaigns: CampaignsTable;
   reference_series: ReferenceSeriesTable;
   dispatches: DispatchesTable;
+  documents: DocumentsTable;
   test_sends: TestSendsTable;
   events: EventsTable;
   replies: RepliesTable;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadDocument } from '../campaigns/documents.ts';
 import { approveCampaign } from '../campaigns/approval.ts';
 import { createCampaign } from '../campaigns/create.ts';
 import { campaignStatus, cancelCampaign, pauseCampaign, resumeCampaign, retryFailed, setReplyBy, startSend } from '../campaigns/lifecycle.ts';
@@ -209,10 +210,10 @@ export async function letterPdf(rt: WebRuntime, campaignId: string, recipientId:
   const campaign = await getCampaign(rt.db, campaignId);
   const d = await rt.db.selectFrom('dispatches').selectAll().where('campaign_id', '=', campaignId).where('recipient_id', '=', recipientId).where('kind', '=', 'note').executeTakeFirst();
   const filename = `${campaign.reference.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}-${recipientId.replace(/[^A-Za-z0-9]+/g, '-')}.pdf`;
-  if (d?.pdf_path) {
-    const file = path.resolve(rt.cfg.paths.home, d.pdf_path);
-    if (!fs.existsSync(file)) throw new HttpError(404, `the stored letter ${d.pdf_path} is missing`);
-    return { bytes: fs.readFileSync(file), kind: 'stored', filename, sha256: d.pdf_sha256 ?? undefined };
+  if (d?.pdf_sha256) {
+    const bytes = await loadDocument(rt.db, rt.cfg.paths.home, d);
+    if (!bytes) throw new HttpError(404, `the stored letter of ${recipientId} is missing`);
+    return { bytes, kind: 'stored', filename, sha256: d.pdf_sha256 };
   }
   const audience = await selectAudience(rt.db, campaign.audience);
   const recipient = audience.find((r) => r.id === recipientId);
