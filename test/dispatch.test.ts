@@ -209,6 +209,11 @@ describe('campaign rules', () => {
     const r = await cli(t.env, ['campaign', 'create', '--template', 'cu-2009-92', '--reference', 'CU 2009/92 (A)', '--audience', 'FRA', '--reply-by', '2009-02-30']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('chancery: --reply-by: "2009-02-30" is not a valid date (expected yyyy-mm-dd, e.g. 2009-07-31)\n');
+    // PDFs of a campaign that does not exist: exit 1, one line, no folder made.
+    const out = path.join(t.home, 'no-pdfs');
+    const pdfs = await cli(t.env, ['campaign', 'pdfs', 'cnosuchcamp0', '--out', out]);
+    expect(pdfs).toMatchObject({ code: 1, stdout: '', stderr: 'chancery: unknown campaign "cnosuchcamp0"\n' });
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('a recipient or template changed after approval needs approval again', async () => {
