@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveCampaign } from '../src/campaigns/approval.ts';
 import { openDispatchContext, type OpenedContext } from '../src/campaigns/context.ts';
 import { createCampaign } from '../src/campaigns/create.ts';
+import { exportCampaignPdfs } from '../src/campaigns/documents.ts';
 import { startSend } from '../src/campaigns/lifecycle.ts';
 import { runPreflight } from '../src/campaigns/preflight.ts';
 import { getCampaign } from '../src/campaigns/repo.ts';
@@ -137,9 +138,35 @@ describe('render batches', () => {
       expect(s.t.smtp.messages.map((m) => m.headers['x-chancery-dispatch'])).toEqual([intact]);
 
       // The export refuses it too, by name, after writing the letters before it.
-      const { exportCampaignPdfs } = await import('../src/campaigns/documents.ts');
       const dir = path.join(s.t.home, 'pdfs');
       await expect(exportCampaignPdfs(ctx.db, s.t.home, id, dir)).rejects.toThrow(`dispatch ${altered}: the stored PDF does not match its recorded SHA-256`);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a letter rendered before the PDFs moved into the store (a file, pdf_path) is still sent and exported from its file', async () => {
+    const s = await scenario(25);
+    try {
+      const { id, dispatchIds } = await s.launch(1);
+      const [d] = dispatchIds as [string];
+      const { ctx } = s.opened;
+      await ctx.queues.render.obliterate({ force: true }); // only these steps run here, by hand
+      expect(await processRender(ctx, { campaignId: id, dispatchIds }, job)).toEqual({ rendered: 1 });
+      // As a store written before migration 0006 has it: the PDF in a file, no documents row.
+      const doc = await ctx.db.selectFrom('documents').select('bytes').where('dispatch_id', '=', d).executeTakeFirstOrThrow();
+      const rel = `documents/${id}/${d}.pdf`;
+      fs.mkdirSync(path.join(s.t.home, 'documents', id), { recursive: true });
+      fs.writeFileSync(path.join(s.t.home, rel), doc.bytes);
+      await ctx.db.deleteFrom('documents').where('dispatch_id', '=', d).execute();
+      await ctx.db.updateTable('dispatches').set({ pdf_path: rel }).where('id', '=', d).execute();
+
+      expect(await processSend(ctx, { campaignId: id, dispatchId: d }, job)).toBe('sent');
+      const [m] = s.t.smtp.messages;
+      expect(m?.attachments[0]?.content.equals(Buffer.from(doc.bytes))).toBe(true);
+      const dir = path.join(s.t.home, 'pdfs');
+      expect(await exportCampaignPdfs(ctx.db, s.t.home, id, dir)).toEqual({ count: 1 });
+      expect(fs.readFileSync(path.join(dir, `${d}.pdf`)).equals(Buffer.from(doc.bytes))).toBe(true);
     } finally {
       await s.close();
     }
