@@ -45,6 +45,12 @@ async function scenario(batchSize: number) {
       const rows = await db.selectFrom('dispatches').select(['id', 'state']).where('campaign_id', '=', c.id).orderBy('recipient_id').execute();
       return { id: c.id, dispatchIds: rows.map((r) => r.id) };
     },
+    /** launch(n) with the render queue emptied: the test runs the steps itself, by hand. */
+    async launchByHand(n: number) {
+      const launched = await this.launch(n);
+      await opened.ctx.queues.render.obliterate({ force: true });
+      return launched;
+    },
     async close() {
       await opened.close();
       await t.cleanup();
@@ -84,9 +90,8 @@ describe('render batches', () => {
   it('a batch with letters in every state renders the open ones, hands the rendered ones to send once, and skips the rest', async () => {
     const s = await scenario(25);
     try {
-      const { id, dispatchIds } = await s.launch(5);
+      const { id, dispatchIds } = await s.launchByHand(5);
       const { ctx } = s.opened;
-      await ctx.queues.render.obliterate({ force: true }); // only this step runs here, by hand
       const [cancelled, ...open] = dispatchIds as [string, ...string[]];
       await ctx.db.updateTable('dispatches').set({ state: 'cancelled' }).where('id', '=', cancelled).execute();
       const payload: RenderPayload = { campaignId: id, dispatchIds: [...dispatchIds, 'note-cnothere0000-XYZ'] };
@@ -120,9 +125,8 @@ describe('render batches', () => {
   it('a PDF altered in the store after it was recorded is not sent: the dispatch fails, naming why', async () => {
     const s = await scenario(25);
     try {
-      const { id, dispatchIds } = await s.launch(2);
+      const { id, dispatchIds } = await s.launchByHand(2);
       const { ctx } = s.opened;
-      await ctx.queues.render.obliterate({ force: true }); // only these steps run here, by hand
       expect(await processRender(ctx, { campaignId: id, dispatchIds }, job)).toEqual({ rendered: 2 });
       const [altered, intact] = dispatchIds as [string, string];
       const doc = await ctx.db.selectFrom('documents').select('bytes').where('dispatch_id', '=', altered).executeTakeFirstOrThrow();
@@ -148,10 +152,9 @@ describe('render batches', () => {
   it('a letter rendered before the PDFs moved into the store (a file, pdf_path) is still sent and exported from its file', async () => {
     const s = await scenario(25);
     try {
-      const { id, dispatchIds } = await s.launch(1);
+      const { id, dispatchIds } = await s.launchByHand(1);
       const [d] = dispatchIds as [string];
       const { ctx } = s.opened;
-      await ctx.queues.render.obliterate({ force: true }); // only these steps run here, by hand
       expect(await processRender(ctx, { campaignId: id, dispatchIds }, job)).toEqual({ rendered: 1 });
       // As a store written before migration 0006 has it: the PDF in a file, no documents row.
       const doc = await ctx.db.selectFrom('documents').select('bytes').where('dispatch_id', '=', d).executeTakeFirstOrThrow();
@@ -175,9 +178,8 @@ describe('render batches', () => {
   it('a batch lets the event loop turn between letters, so lock renewals of other jobs in the process go on', async () => {
     const s = await scenario(25);
     try {
-      const { id, dispatchIds } = await s.launch(10);
+      const { id, dispatchIds } = await s.launchByHand(10);
       const { ctx } = s.opened;
-      await ctx.queues.render.obliterate({ force: true });
       // A 1 ms interval fires only when the event loop reaches its timers: the store answers
       // synchronously, so without a turn between letters the whole batch is one task and it
       // would not fire at all while the batch runs.
@@ -197,9 +199,8 @@ describe('render batches', () => {
   it('when BullMQ gives up on a render batch, only its letters not yet rendered are marked failed', async () => {
     const s = await scenario(25);
     try {
-      const { id, dispatchIds } = await s.launch(4);
+      const { id, dispatchIds } = await s.launchByHand(4);
       const { ctx } = s.opened;
-      await ctx.queues.render.obliterate({ force: true });
       const [first, second, ...rest] = dispatchIds as [string, string, ...string[]];
       await processRender(ctx, { campaignId: id, dispatchIds: [first, second] }, job);
 

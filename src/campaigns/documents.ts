@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.ts';
+import { batches } from '../store/batches.ts';
 import type { Db } from '../store/db.ts';
 import type { Trx } from '../store/tx.ts';
 import { getCampaign, type Dispatch } from './repo.ts';
@@ -22,13 +23,14 @@ export type RenderedDocument = { dispatchId: string; bytes: Buffer };
 
 /** Stores the PDFs of dispatches recorded as rendered in the caller's transaction. */
 export async function storeDocuments(trx: Trx, docs: RenderedDocument[]): Promise<void> {
-  if (docs.length === 0) return;
-  await trx
-    .insertInto('documents')
-    .values(docs.map((d) => ({ dispatch_id: d.dispatchId, bytes: d.bytes })))
-    // Rendered again after `retry --failed` of a letter that failed to render: the new PDF.
-    .onConflict((oc) => oc.column('dispatch_id').doUpdateSet((eb) => ({ bytes: eb.ref('excluded.bytes') })))
-    .execute();
+  for (const part of batches(docs)) {
+    await trx
+      .insertInto('documents')
+      .values(part.map((d) => ({ dispatch_id: d.dispatchId, bytes: d.bytes })))
+      // Rendered again after `retry --failed` of a letter that failed to render: the new PDF.
+      .onConflict((oc) => oc.column('dispatch_id').doUpdateSet((eb) => ({ bytes: eb.ref('excluded.bytes') })))
+      .execute();
+  }
 }
 
 /**
@@ -47,9 +49,15 @@ export async function loadDocument(db: Db | Trx, home: string, d: Pick<Dispatch,
   }
 }
 
-/** True when `bytes` are the PDF whose SHA-256 was recorded. */
-export function matchesRecorded(bytes: Buffer, sha256: string | null): boolean {
-  return sha256 !== null && createHash('sha256').update(bytes).digest('hex') === sha256;
+/**
+ * A dispatch's PDF checked against the SHA-256 recorded when it was rendered: its bytes, or what is
+ * wrong with it, worded to follow "stored PDF". The send step and the export both go through here.
+ */
+export async function loadCheckedDocument(db: Db | Trx, home: string, d: Pick<Dispatch, 'id' | 'pdf_path' | 'pdf_sha256'>): Promise<{ bytes: Buffer } | { problem: string }> {
+  const bytes = await loadDocument(db, home, d);
+  if (!bytes) return { problem: 'is missing from the store' };
+  if (d.pdf_sha256 === null || createHash('sha256').update(bytes).digest('hex') !== d.pdf_sha256) return { problem: 'does not match its recorded SHA-256' };
+  return { bytes };
 }
 
 /**
@@ -69,11 +77,10 @@ export async function exportCampaignPdfs(db: Db, home: string, campaignId: strin
   fs.mkdirSync(dir, { recursive: true });
   let count = 0;
   for (const d of rows) {
-    const bytes = await loadDocument(db, home, d);
-    if (!bytes) throw new InputError(`dispatch ${d.id}: its PDF is not in the store`);
-    if (!matchesRecorded(bytes, d.pdf_sha256)) throw new InputError(`dispatch ${d.id}: the stored PDF does not match its recorded SHA-256`);
+    const doc = await loadCheckedDocument(db, home, d);
+    if ('problem' in doc) throw new InputError(`dispatch ${d.id}: the stored PDF ${doc.problem}`);
     const file = path.join(dir, `${d.id}.pdf`);
-    fs.writeFileSync(`${file}.tmp`, bytes);
+    fs.writeFileSync(`${file}.tmp`, doc.bytes);
     fs.renameSync(`${file}.tmp`, file);
     count++;
   }

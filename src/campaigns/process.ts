@@ -14,7 +14,7 @@ import type { ApprovalDetail } from './approval.ts';
 import type { DispatchContext, JobInfo } from './context.ts';
 import { pauseFromWorker } from './lifecycle.ts';
 import { noteMessage } from './message.ts';
-import { loadDocument, matchesRecorded, storeDocuments, type RenderedDocument } from './documents.ts';
+import { loadCheckedDocument, storeDocuments, type RenderedDocument } from './documents.ts';
 import { getCampaign, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES, type Dispatch } from './repo.ts';
 
 /**
@@ -345,12 +345,12 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
   const campaign = await getCampaignForStep(ctx.db, d.campaign_id);
   const recipient: Recipient = recipientSchema.parse(JSON.parse(d.recipient_snapshot!));
   // The document sent must be the one rendered and recorded: check the hash before it leaves.
-  const pdf = await loadDocument(ctx.db, ctx.cfg.paths.home, d);
-  if (!pdf || !matchesRecorded(pdf, d.pdf_sha256)) {
-    const problem = pdf ? 'does not match its recorded SHA-256' : 'is missing from the store';
-    await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['sending'], `stored PDF ${problem}`));
-    throw new UnrecoverableError(`send ${d.id}: stored PDF ${problem}`);
+  const doc = await loadCheckedDocument(ctx.db, ctx.cfg.paths.home, d);
+  if ('problem' in doc) {
+    await writeTx(ctx.db, (trx) => markFailed(trx, ctx, d, ['sending'], `stored PDF ${doc.problem}`));
+    throw new UnrecoverableError(`send ${d.id}: stored PDF ${doc.problem}`);
   }
+  const pdf = doc.bytes;
   const mail =
     d.kind === 'reminder'
       ? await reminderMail(ctx, campaign, d, recipient, pdf)
