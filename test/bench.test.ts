@@ -61,6 +61,7 @@ describe('chancery bench --quick (tiny run)', () => {
     expect(results.campaign.twoRenderWorkers.renderWorkers).toBe(2);
 
     expect(results.memory.sizes.map((m) => m.recipients)).toEqual([50]);
+    expect(results.memory.sizes.map((m) => m.renderWorkers)).toEqual([1]);
     for (const [key, v] of numbers(results.memory.sizes)) expect(v, `memory.${key}`).toBeGreaterThan(0);
 
     expect('pending' in results.audit).toBe(false);
