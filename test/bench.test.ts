@@ -55,7 +55,6 @@ describe('chancery bench --quick (tiny run)', () => {
         expect(s.sentInStore).toBe(50);
         expect(s.failedInStore).toBe(0);
         expect(s.processes.filter((p) => p.role === 'render')).toHaveLength(s.renderWorkers);
-        expect(s.workerMallocArenaMax).toBe(process.env.MALLOC_ARENA_MAX ?? '2');
       }
     }
     expect(results.campaign.oneRenderWorker.renderWorkers).toBe(1);

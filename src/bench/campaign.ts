@@ -57,8 +57,6 @@ export type CampaignRun = {
   preflightSeconds: number;
   /** Peak RSS (VmHWM) of each process while the campaign ran. */
   processes: ProcessFigure[];
-  /** The worker processes' malloc arena limit (glibc), as they were started. */
-  workerMallocArenaMax: string;
 };
 
 /** N recipients cloned from the seeds: ids org:bench-00001..., one e-mail address each. */
@@ -138,12 +136,6 @@ export async function benchCampaign(opts: CampaignBenchOptions): Promise<Campaig
     SEND_CONCURRENCY: String(opts.sendConcurrency ?? 16),
     RENDER_CONCURRENCY: String(opts.renderConcurrency ?? 2),
     SEND_RATE_PER_MINUTE: '0',
-    // As the README advises for worker processes (glibc): two malloc arenas instead of up to 8 a
-    // core. With the default, the memory freed by the PDF, zlib and V8's helper threads stayed
-    // scattered over many arenas and a render worker's resident size crept up for ~5,000 letters
-    // before levelling off (peak 276-315 MB at 10,000 recipients against ~250 at 1,000); with 2:
-    // 258 against 237-240. The caller's own setting wins.
-    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
   };
   // Its own managed Redis under the temporary home, whatever the caller's environment says.
   delete env.REDIS_URL;
@@ -238,7 +230,6 @@ export async function benchCampaign(opts: CampaignBenchOptions): Promise<Campaig
       audit: { verified: verified.ok, events: Number(events.n), seconds: round(auditSeconds) },
       preflightSeconds: round(preflightSeconds),
       processes,
-      workerMallocArenaMax: env.MALLOC_ARENA_MAX!,
     };
   } catch (err) {
     for (const w of workers) log(`${w.role} worker ${w.child.pid} output: ${w.output().trim().split('\n').slice(-5).join(' | ')}`);

@@ -185,7 +185,7 @@ export function formatResults(r: BenchResults): string {
   );
   out.push(`ratios: naive / Chancery ${r.render.ratios.naiveOverChancery}x, Times floor / Chancery ${r.render.ratios.timesOverChancery}x, naive / Times ${r.render.ratios.naiveOverTimes}x`);
   out.push('');
-  out.push(`Campaign end to end (enqueue, render, SMTP on loopback, record, audit), medians of ${c1.runs} run(s); worker processes with MALLOC_ARENA_MAX=${c1.samples[0]?.workerMallocArenaMax ?? '?'}:`);
+  out.push(`Campaign end to end (enqueue, render, SMTP on loopback, record, audit), medians of ${c1.runs} run(s):`);
   out.push(
     table([
       ['render workers', 'recipients', 'dispatches/s', 'seconds', 'p50 ms', 'p95 ms', 'render RSS MB', 'send RSS MB', 'coord. RSS MB', 'all accepted', 'audit ok'],
