@@ -15,7 +15,7 @@ import type { DispatchContext, JobInfo } from './context.ts';
 import { pauseFromWorker } from './lifecycle.ts';
 import { noteMessage } from './message.ts';
 import { loadCheckedDocument, storeDocuments, type RenderedDocument } from './documents.ts';
-import { getCampaign, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES, type Dispatch } from './repo.ts';
+import { getCampaign, getCampaignForSend, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES, type Dispatch } from './repo.ts';
 
 /**
  * The two worker steps, as plain functions of (context, payload, job facts). The BullMQ workers
@@ -342,7 +342,7 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
   const d: typeof d0 = duplicate
     ? { ...d0, claim_job: job.id, possible_duplicate: 1, attempts: d0.attempts + 1, updated_at: at }
     : { ...d0, state: 'sending', claim_job: job.id, attempts: d0.attempts + 1, updated_at: at };
-  const campaign = await getCampaignForStep(ctx.db, d.campaign_id);
+  const campaign = await getCampaignForSend(ctx.db, d.campaign_id);
   const recipient: Recipient = recipientSchema.parse(JSON.parse(d.recipient_snapshot!));
   // The document sent must be the one rendered and recorded: check the hash before it leaves.
   const doc = await loadCheckedDocument(ctx.db, ctx.cfg.paths.home, d);

@@ -74,6 +74,21 @@ export function workerActor(): string {
 
 export const TERMINAL_STATES = ['sent', 'failed', 'cancelled'] as const;
 
+/** What the send step reads of its campaign: the message's reference and dates. */
+export type SendCampaign = Pick<Campaign, 'id' | 'reference' | 'letter_date' | 'reply_by'>;
+
+/**
+ * The campaign as the send step needs it, and nothing more. Every column read here is stored
+ * before approval_detail: that detail (~1 MB at 10,000 recipients) spills over ~250 overflow
+ * pages, and SQLite reaches a column stored after it only by walking that chain, ~0.1 ms of CPU a
+ * send job (more when another process's commit has emptied the page cache).
+ */
+export async function getCampaignForSend(db: Db | Trx, id: string): Promise<SendCampaign> {
+  const row = await db.selectFrom('campaigns').select(['id', 'reference', 'letter_date', 'reply_by']).where('id', '=', id).executeTakeFirst();
+  if (!row) throw new InputError(`unknown campaign "${id}"`);
+  return row;
+}
+
 /**
  * getCampaign for the worker steps (bench helper). The approval detail holds one fingerprint per
  * recipient (about 90 bytes each: ~1 MB at 10,000 recipients); reading and parsing it for every

@@ -144,7 +144,7 @@ export function reminderMessage(
 }
 
 /** Everything the send step needs to build a reminder's e-mail. */
-export async function reminderMail(ctx: Pick<DispatchContext, 'db' | 'cfg'>, c: Campaign, d: Dispatch, recipient: Recipient, pdf: Buffer): Promise<OutgoingMessage> {
+export async function reminderMail(ctx: Pick<DispatchContext, 'db' | 'cfg'>, c: Pick<Campaign, 'reference' | 'letter_date' | 'reply_by'>, d: Dispatch, recipient: Recipient, pdf: Buffer): Promise<OutgoingMessage> {
   const original = d.original_dispatch_id ? await ctx.db.selectFrom('dispatches').select(['message_id']).where('id', '=', d.original_dispatch_id).executeTakeFirst() : undefined;
   return reminderMessage(ctx.cfg, {
     dispatchId: d.id,
