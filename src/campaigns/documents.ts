@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.ts';
+import { writeFileAtomic } from '../files.ts';
 import { batches } from '../store/batches.ts';
 import type { Db } from '../store/db.ts';
 import type { Trx } from '../store/tx.ts';
@@ -80,8 +81,7 @@ export async function exportCampaignPdfs(db: Db, home: string, campaignId: strin
     const doc = await loadCheckedDocument(db, home, d);
     if ('problem' in doc) throw new InputError(`dispatch ${d.id}: the stored PDF ${doc.problem}`);
     const file = path.join(dir, `${d.id}.pdf`);
-    fs.writeFileSync(`${file}.tmp`, doc.bytes);
-    fs.renameSync(`${file}.tmp`, file);
+    writeFileAtomic(file, doc.bytes);
     count++;
   }
   return { count };

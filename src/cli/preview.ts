@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { InputError } from '../errors.ts';
+import { writeFileAtomic } from '../files.ts';
 import { chooseVersion, mergeDocument } from '../merge/index.ts';
 import { ensureRegistryLoaded, getRecipient } from '../registry/index.ts';
 import { renderDocument } from '../render/index.ts';
@@ -43,8 +44,7 @@ export function registerPreviewCommands(program: Command): void {
           // Write beside the target then rename, so a failed run never leaves half a PDF.
           const out = path.resolve(opts.out);
           fs.mkdirSync(path.dirname(out), { recursive: true });
-          fs.writeFileSync(`${out}.tmp`, rendered.bytes);
-          fs.renameSync(`${out}.tmp`, out);
+          writeFileAtomic(out, rendered.bytes);
           process.stdout.write(`${opts.out}: ${rendered.pages} pages, sha256 ${rendered.sha256}\n`);
         } finally {
           await db.destroy();

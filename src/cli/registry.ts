@@ -1,7 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
+import { writeFileAtomic } from '../files.ts';
 import {
   ensureRegistryLoaded,
   exportRecipients,
@@ -19,13 +19,6 @@ function exportFormat(format: string | undefined, out: string | undefined): Expo
   const f = format ?? (out && path.extname(out).toLowerCase() === '.csv' ? 'csv' : 'json');
   if (f !== 'csv' && f !== 'json') throw new UsageError(`--format: "${f}" is not csv or json`);
   return f;
-}
-
-/** Writes next to the target then renames, so an interrupted export never leaves half a file. */
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 function table(rows: string[][]): string {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { InputError, UsageError } from '../errors.ts';
+import { writeFileAtomic } from '../files.ts';
 import { parseRegistryFile } from '../registry/index.ts';
 import { checkTemplate, displayPath, importArchivedNote, listTemplates, parseTemplateText, loadTemplate, loadTemplateVersions } from '../templates/index.ts';
 import { action } from './run.ts';
@@ -51,8 +52,7 @@ export function registerTemplateCommands(program: Command): void {
         }
         // Write beside the target then rename: never half a template.
         fs.mkdirSync(path.dirname(out), { recursive: true });
-        fs.writeFileSync(`${out}.tmp`, result);
-        fs.renameSync(`${out}.tmp`, out);
+        writeFileAtomic(out, result);
         process.stdout.write(`${displayPath(out)}\n`);
       }),
     );

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { getCampaign } from '../campaigns/repo.ts';
 import { zonedDate, type Clock } from '../clock.ts';
 import { InputError } from '../errors.ts';
+import { writeFileAtomic } from '../files.ts';
 import { isIsoDate } from '../merge/index.ts';
 import { encodeIdPart } from '../queue/queues.ts';
 import type { Db } from '../store/db.ts';
@@ -68,9 +69,7 @@ export function storeBytes(cfg: Config, dir: string, role: StoredFile['role'], f
   let created = false;
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, bytes);
     created = true;
   }
   return { file: { role, filename: path.basename(filename) || 'file', path: path.relative(cfg.paths.home, file), sha256, bytes: bytes.length }, created };
