@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-time set-up, safe to run every time: npm packages, then the Debian packages Chancery runs
+# One-time set-up, safe to run every time: npm packages (npm ci), then the Debian packages Chancery runs
 # against. `setup.sh demo`: redis-server (the managed queue). `setup.sh test`: also poppler-utils
 # (the tests read PDFs back with pdftotext/pdftoppm) and chromium (the web console's browser tests).
 set -euo pipefail
@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 purpose="${1:-test}"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm ci trips over msgpackr-extract's optional platform packages missing from the lock file; install honours the lock.
-  npm install --no-audit --no-fund
+  # Exactly the committed lock file; it is never rewritten here.
+  npm ci --no-audit --no-fund
 fi
 
 missing=()
