@@ -1,6 +1,4 @@
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { DelayedError, Worker } from 'bullmq';
 import type { DispatchContext, OpenedContext } from '../src/campaigns/context.ts';
 import { storeClock, type Clock } from '../src/clock.ts';
@@ -73,9 +71,4 @@ export async function runRemindersUntilIdle(opened: OpenedContext, campaignId: s
     await Promise.allSettled(workers.map((w) => w.close()));
     await queue.close().catch(() => undefined);
   }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  const { runWorkerProcess } = await import('./run.ts');
-  await runWorkerProcess({ queues: ['remind'] });
 }

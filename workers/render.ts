@@ -1,5 +1,3 @@
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'bullmq';
 import type { DispatchContext } from '../src/campaigns/context.ts';
 import { giveUpDispatch, processRender } from '../src/campaigns/process.ts';
@@ -22,9 +20,4 @@ export function startRenderWorker(ctx: DispatchContext, redis: RedisHandle, opts
   });
   worker.on('error', (err) => ctx.log(`render worker: ${err.message}`));
   return worker;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  const { runWorkerProcess } = await import('./run.ts');
-  await runWorkerProcess({ queues: ['render'] });
 }

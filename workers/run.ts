@@ -21,7 +21,7 @@ export function parseQueues(value: string): WorkerQueue[] {
 }
 
 /**
- * A worker process (`chancery worker`, `node workers/send.ts`): opens the store, Redis and the
+ * A worker process (`chancery worker`): opens the store, Redis and the
  * mailer, starts the chosen workers, and on SIGTERM/SIGINT closes them (jobs in hand finish;
  * BullMQ hands back what it had not started), closes the SMTP pool and exits.
  */

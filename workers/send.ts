@@ -1,5 +1,3 @@
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { DelayedError, Worker } from 'bullmq';
 import type { DispatchContext } from '../src/campaigns/context.ts';
 import { giveUpDispatch, processSend } from '../src/campaigns/process.ts';
@@ -36,9 +34,4 @@ export function startSendWorker(ctx: DispatchContext, redis: RedisHandle, opts: 
   });
   worker.on('error', (err) => ctx.log(`send worker: ${err.message}`));
   return worker;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  const { runWorkerProcess } = await import('./run.ts');
-  await runWorkerProcess({ queues: ['send'] });
 }
