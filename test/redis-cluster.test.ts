@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { InfrastructureError, UsageError } from '../src/errors.ts';
-import { ensureRedis } from '../src/queue/redis.ts';
+import { createConnection, ensureRedis } from '../src/queue/redis.ts';
 import { openDb } from '../src/store/db.ts';
 import { cli, dispatchEnv, lastLine, type DispatchEnv } from './dispatch.fixture.ts';
 import { nodeClient, startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.ts';
@@ -113,4 +113,19 @@ describe('a campaign through the Redis Cluster', () => {
       }
     }
   }, 240_000);
+});
+
+describe('the Redis Cluster going away', () => {
+  it('a command line connection fails its command instead of waiting for the cluster to come back', async () => {
+    const handle = await ensureRedis(t.cfg);
+    const producer = createConnection(handle);
+    producer.on('error', () => {});
+    try {
+      expect(await producer.set('{chancery}:probe', '1')).toBe('OK');
+      await Promise.all(cluster.nodes.map((n) => n.stop()));
+      await expect(producer.get('{chancery}:probe')).rejects.toThrow(/Cluster isn't ready|Connection is closed/);
+    } finally {
+      producer.disconnect();
+    }
+  });
 });

@@ -90,12 +90,16 @@ export function handleForUrl(url: string, cluster = false): RedisHandle {
 function newClient(target: Target, options: RedisOptions): RedisClient {
   if (!target.clusterNodes) return new Redis({ ...target.connectionOptions, ...options });
   const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = options;
-  return new Cluster(target.clusterNodes, {
+  const cluster = new Cluster(target.clusterNodes, {
     redisOptions: { ...target.connectionOptions, ...perNode },
     ...(retryStrategy !== undefined ? { clusterRetryStrategy: retryStrategy } : {}),
     ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
   });
+  // A Cluster holds commands while it reconnects, however long that takes: where a single Redis
+  // fails them (maxRetriesPerRequest), a command line would hang. Once connected, fail them too.
+  if (typeof perNode.maxRetriesPerRequest === 'number') cluster.once('ready', () => (cluster.options.enableOfflineQueue = false));
+  return cluster;
 }
 
 /** The managed (or a test's) server on a loopback port. */
