@@ -13,8 +13,16 @@ const envSchema = z.object({
   CHANCERY_TEMPLATES: z.string().default('templates'),
   /** Registry file loaded when the store has none yet (the demo's seed). */
   CHANCERY_REGISTRY: z.string().default('seeds/registry.json'),
-  /** A Redis to use instead of the managed one; when set Chancery never starts redis-server. */
-  REDIS_URL: z.string().url().optional(),
+  /**
+   * A Redis to use instead of the managed one; when set Chancery never starts redis-server.
+   * With REDIS_CLUSTER, nodes of the cluster to start from, comma-separated.
+   */
+  REDIS_URL: z
+    .string()
+    .refine((s) => s.split(',').every((u) => z.url().safeParse(u.trim()).success), 'must be a redis:// URL, or several comma-separated with REDIS_CLUSTER')
+    .optional(),
+  /** 1: REDIS_URL is a Redis Cluster (the hash tag in QUEUE_PREFIX keeps each queue in one slot). */
+  REDIS_CLUSTER: z.enum(['0', '1', 'true', 'false']).default('0').transform((v) => v === '1' || v === 'true'),
   /** Any SMTP relay (smtp://user:pass@host:port); unset, messages go to the file outbox. */
   SMTP_URL: z.string().url().optional(),
   /** PostgreSQL later; SQLite file under CHANCERY_HOME when unset. */
@@ -78,6 +86,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new UsageError(`configuration: ${issue.path.join('.')} ${issue.message}`);
   }
   const c = parsed.data;
+  if (c.REDIS_CLUSTER && !c.REDIS_URL) throw new UsageError('configuration: REDIS_CLUSTER needs REDIS_URL (a node of the cluster)');
+  if (!c.REDIS_CLUSTER && c.REDIS_URL?.includes(',')) throw new UsageError('configuration: REDIS_URL lists several servers; set REDIS_CLUSTER=1 for a Redis Cluster');
+  if (c.REDIS_CLUSTER && !hasHashTag(c.QUEUE_PREFIX)) {
+    throw new UsageError(`configuration: QUEUE_PREFIX '${c.QUEUE_PREFIX}' needs a hash tag such as {chancery} on a Redis Cluster, so each queue's keys share one slot`);
+  }
   const home = path.resolve(c.CHANCERY_HOME);
   return {
     ...c,
@@ -90,4 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       templates: path.resolve(c.CHANCERY_TEMPLATES),
     },
   };
+}
+
+/** Whether Redis Cluster hashes keys starting with `prefix` by a tag: the text between its first '{' and the next '}', not empty. */
+function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  return open >= 0 && prefix.indexOf('}', open + 1) > open + 1;
 }

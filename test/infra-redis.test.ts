@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { InfrastructureError } from '../src/errors.ts';
@@ -169,8 +170,8 @@ describe('given Redis (REDIS_URL)', () => {
       const handle = await ensureRedis(loadConfig({ CHANCERY_HOME: tempHome(), REDIS_URL: server.url }));
       const worker = createConnection(handle, { forWorker: true });
       const producer = createConnection(handle);
-      expect(worker.options.maxRetriesPerRequest).toBeNull();
-      expect(producer.options.maxRetriesPerRequest).toBe(1);
+      expect((worker as Redis).options.maxRetriesPerRequest).toBeNull();
+      expect((producer as Redis).options.maxRetriesPerRequest).toBe(1);
       await Promise.all([worker.quit(), producer.quit()]);
     } finally {
       await server.stop();

@@ -4,7 +4,7 @@ import type { DispatchContext, OpenedContext } from '../src/campaigns/context.ts
 import { storeClock, type Clock } from '../src/clock.ts';
 import { installSweepScheduler, openRemindQueue, REMIND_QUEUE, remindPayloadSchema, runReminderRound, sweepReminders } from '../src/deadlines/jobs.ts';
 import type { RedisHandle } from '../src/queue/redis.ts';
-import { workerOptions } from './options.ts';
+import { startWorker } from './options.ts';
 import { startRenderWorker } from './render.ts';
 import { startSendWorker } from './send.ts';
 
@@ -16,7 +16,9 @@ import { startSendWorker } from './send.ts';
 export function startRemindWorker(ctx: DispatchContext, redis: RedisHandle, opts: { clock?: Clock } = {}): Worker {
   const clock = opts.clock ?? storeClock(ctx.db);
   const queue = openRemindQueue(ctx.cfg, ctx.queues.connection);
-  const worker = new Worker(
+  const worker = startWorker(
+    ctx,
+    redis,
     REMIND_QUEUE,
     async (job, token) => {
       if (job.name === 'sweep') return sweepReminders(ctx, queue, clock);
@@ -29,7 +31,7 @@ export function startRemindWorker(ctx: DispatchContext, redis: RedisHandle, opts
       if (r.outcome === 'sent-to-render') ctx.log(`reminder ${job.id}: ${r.reminded.length} reminder(s), ${r.replied} replied, ${r.notSent} not sent`);
       return r;
     },
-    { ...workerOptions(ctx, redis), concurrency: 1 },
+    { concurrency: 1 },
   );
   worker.on('error', (err) => ctx.log(`remind worker: ${err.message}`));
   worker.on('failed', (job, err) => ctx.log(`remind ${job?.id}: ${err.message}`));

@@ -4,7 +4,7 @@ import { giveUpDispatch, processSend } from '../src/campaigns/process.ts';
 import { campaignRateDelay } from '../src/campaigns/rate.ts';
 import { QUEUE_NAMES, sendPayloadSchema, type SendPayload } from '../src/queue/queues.ts';
 import type { RedisHandle } from '../src/queue/redis.ts';
-import { workerOptions } from './options.ts';
+import { startWorker } from './options.ts';
 
 /**
  * Send worker: binds processSend to the BullMQ send queue. I/O-bound: concurrency from
@@ -12,7 +12,9 @@ import { workerOptions } from './options.ts';
  * holds across every worker on the queue; a campaign's own limit delays its jobs.
  */
 export function startSendWorker(ctx: DispatchContext, redis: RedisHandle, opts: { concurrency?: number } = {}): Worker<SendPayload> {
-  const worker = new Worker<SendPayload>(
+  const worker = startWorker<SendPayload>(
+    ctx,
+    redis,
     QUEUE_NAMES.send,
     async (job, token) => {
       const payload = sendPayloadSchema.parse(job.data);
@@ -24,7 +26,6 @@ export function startSendWorker(ctx: DispatchContext, redis: RedisHandle, opts: 
       return processSend(ctx, payload, { id: job.id!, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 });
     },
     {
-      ...workerOptions(ctx, redis),
       concurrency: opts.concurrency ?? ctx.cfg.SEND_CONCURRENCY,
       ...(ctx.cfg.SEND_RATE_PER_MINUTE > 0 ? { limiter: { max: ctx.cfg.SEND_RATE_PER_MINUTE, duration: 60_000 } } : {}),
     },

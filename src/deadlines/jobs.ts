@@ -1,10 +1,10 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import type { DispatchContext } from '../campaigns/context.ts';
 import { enqueuePending } from '../campaigns/lifecycle.ts';
 import { getCampaign } from '../campaigns/repo.ts';
+import type { RedisClient } from '../queue/redis.ts';
 import { zonedDate, type Clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
 import { appendEvent } from '../store/events.ts';
@@ -29,7 +29,7 @@ export const SWEEP_SCHEDULER_ID = 'reminder-sweep';
 export const remindPayloadSchema = z.object({ campaignId: z.string(), reminderId: z.string(), dueAt: z.string() }).strict();
 export type RemindPayload = z.infer<typeof remindPayloadSchema>;
 
-export function openRemindQueue(cfg: Config, connection: Redis): Queue {
+export function openRemindQueue(cfg: Config, connection: RedisClient): Queue {
   return new Queue(REMIND_QUEUE, {
     connection,
     prefix: cfg.QUEUE_PREFIX,

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
-import { createConnection, type RedisHandle } from './redis.ts';
+import { createConnection, type RedisClient, type RedisHandle } from './redis.ts';
 
 /**
  * Queue names, job payloads and job ids. Every queue shares cfg.QUEUE_PREFIX (a Redis Cluster
@@ -98,7 +97,7 @@ export type Queues = {
   /** Dispatches per render job (cfg.RENDER_BATCH_SIZE). */
   renderBatchSize: number;
   /** The connection the queues share (also used for per-campaign rate counters). */
-  connection: Redis;
+  connection: RedisClient;
   close(): Promise<void>;
 };
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.ts';
 import { InfrastructureError } from '../errors.ts';
 
@@ -17,8 +17,16 @@ export type RedisHandle = {
   managed: boolean;
   started?: boolean;
   connectionOptions: RedisOptions;
+  /** A Redis Cluster (REDIS_CLUSTER): the nodes to start from; connectionOptions then hold only user, password and TLS. */
+  clusterNodes?: ClusterNode[];
   stop(): Promise<void>;
 };
+
+/** A client to open: the options of a single server, or of every node of a cluster. */
+type Target = Pick<RedisHandle, 'connectionOptions' | 'clusterNodes'>;
+
+/** The Redis, or Redis Cluster, of one handle. */
+export type RedisClient = Redis | Cluster;
 
 export type ManagedRedisStatus = { dir: string; running: boolean; port?: number; pid?: number; url?: string };
 
@@ -44,26 +52,64 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   };
 }
 
-/** The URL with its password replaced, for messages. */
+/** The URL (or a cluster's comma-separated URLs) with passwords replaced, for messages. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
+  return url
+    .split(',')
+    .map((one) => {
+      try {
+        const u = new URL(one.trim());
+        if (u.password) u.password = '***';
+        return u.toString();
+      } catch {
+        return '(unparsable URL)';
+      }
+    })
+    .join(',');
 }
 
-/** A handle on a Redis that Chancery does not manage: stop() does nothing. For tests and tools. */
-export function handleForUrl(url: string): RedisHandle {
-  return { url, managed: false, started: false, connectionOptions: redisOptionsFromUrl(url), stop: async () => {} };
+/**
+ * A handle on a Redis that Chancery does not manage: stop() does nothing. For tests and tools.
+ * cluster: `url` lists nodes of a Redis Cluster, comma-separated; the first one's user,
+ * password and TLS serve them all.
+ */
+export function handleForUrl(url: string, cluster = false): RedisHandle {
+  const stop = async () => {};
+  if (!cluster) return { url, managed: false, started: false, connectionOptions: redisOptionsFromUrl(url), stop };
+  const nodes = url.split(',').map((u) => redisOptionsFromUrl(u.trim()));
+  const { host: _host, port: _port, db, ...credentials } = nodes[0]!;
+  if (nodes.some((n) => n.db)) throw new InfrastructureError(`REDIS_URL: '${redactUrl(url)}': a Redis Cluster has only database 0`);
+  return { url, managed: false, started: false, connectionOptions: credentials, clusterNodes: nodes.map((n) => ({ host: n.host!, port: n.port! })), stop };
+}
+
+/**
+ * The one place a single Redis and a Redis Cluster differ: a new client for the target with
+ * `options`. A Cluster takes the reconnection, offline queue and lazy connection settings for
+ * itself and passes the rest to the connection of each node.
+ */
+function newClient(target: Target, options: RedisOptions): RedisClient {
+  if (!target.clusterNodes) return new Redis({ ...target.connectionOptions, ...options });
+  const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = options;
+  const cluster = new Cluster(target.clusterNodes, {
+    redisOptions: { ...target.connectionOptions, ...perNode },
+    ...(retryStrategy !== undefined ? { clusterRetryStrategy: retryStrategy } : {}),
+    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+    ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+  });
+  // A Cluster holds commands while it reconnects, however long that takes: where a single Redis
+  // fails them (maxRetriesPerRequest), a command line would hang. Once connected, fail them too.
+  if (typeof perNode.maxRetriesPerRequest === 'number') cluster.once('ready', () => (cluster.options.enableOfflineQueue = false));
+  return cluster;
+}
+
+/** The managed (or a test's) server on a loopback port. */
+function local(port: number): Target {
+  return { connectionOptions: { host: '127.0.0.1', port } };
 }
 
 /** One short-lived connection: no retries, no offline queue, a hard deadline. */
-async function withClient<T>(options: RedisOptions, timeoutMs: number, fn: (c: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis({
-    ...options,
+async function withClient<T>(target: Target, timeoutMs: number, fn: (c: RedisClient) => Promise<T>): Promise<T> {
+  const client = newClient(target, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
@@ -73,6 +119,7 @@ async function withClient<T>(options: RedisOptions, timeoutMs: number, fn: (c: R
   // ioredis rejects with a bare "Connection is closed."; the socket error says why (ECONNREFUSED…).
   let socketError: Error | undefined;
   client.on('error', (err: Error) => (socketError ??= err));
+  client.on('node error', (err: Error) => (socketError ??= err)); // a Cluster's node that does not answer
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
@@ -150,7 +197,7 @@ function redisProcessPort(pid: number): number | undefined {
 /** Answers PING and is the server whose data is in `dir` (not some other Redis on that port). */
 async function isOurs(port: number, dir: string, timeoutMs = 1000): Promise<boolean> {
   try {
-    return await withClient({ host: '127.0.0.1', port }, timeoutMs, async (c) => {
+    return await withClient(local(port), timeoutMs, async (c) => {
       if ((await c.ping()) !== 'PONG') return false;
       const reply = (await c.call('CONFIG', 'GET', 'dir')) as string[];
       return reply[1] !== undefined && fs.realpathSync(reply[1]) === fs.realpathSync(dir);
@@ -347,7 +394,7 @@ async function waitGone(pid: number | undefined, port: number | undefined, timeo
 
 async function portAnswers(port: number): Promise<boolean> {
   try {
-    await withClient({ host: '127.0.0.1', port }, 500, (c) => c.ping());
+    await withClient(local(port), 500, (c) => c.ping());
     return true;
   } catch {
     return false;
@@ -362,7 +409,7 @@ async function stopManaged(f: Files): Promise<boolean> {
     if (running) {
       try {
         // SHUTDOWN flushes the AOF and exits; the server closes the connection instead of replying.
-        await withClient({ host: '127.0.0.1', port: running.port }, 5_000, (c) => c.call('SHUTDOWN'));
+        await withClient(local(running.port), 5_000, (c) => c.call('SHUTDOWN'));
       } catch (err) {
         if ((err as Error).name === 'ReplyError') throw new InfrastructureError(`managed Redis refused SHUTDOWN: ${reason(err)}`);
       }
@@ -396,11 +443,24 @@ async function stopManaged(f: Files): Promise<boolean> {
  */
 export async function ensureRedis(cfg: Config): Promise<RedisHandle> {
   if (cfg.REDIS_URL) {
-    const handle = handleForUrl(cfg.REDIS_URL);
+    const handle = handleForUrl(cfg.REDIS_URL, cfg.REDIS_CLUSTER);
+    let clusterInfo: string;
     try {
-      await withClient(handle.connectionOptions, 3_000, (c) => c.ping());
+      clusterInfo = await withClient(handle, 3_000, async (c) => {
+        await c.ping();
+        // A user without INFO or CLUSTER rights still works; only a clear mismatch is refused below.
+        return handle.clusterNodes ? ((await c.call('CLUSTER', 'INFO').catch(() => '')) as string) : c.info('cluster').catch(() => '');
+      });
     } catch (err) {
       throw new InfrastructureError(`REDIS_URL ${redactUrl(cfg.REDIS_URL)} is unreachable: ${reason(err)}`);
+    }
+    // A single-Redis client on a cluster node gets MOVED for other slots' keys; say so at once.
+    if (!handle.clusterNodes && /cluster_enabled:1/.test(clusterInfo)) {
+      throw new InfrastructureError(`REDIS_URL ${redactUrl(cfg.REDIS_URL)} is a node of a Redis Cluster: set REDIS_CLUSTER=1`);
+    }
+    const state = /cluster_state:(\w+)/.exec(clusterInfo)?.[1];
+    if (handle.clusterNodes && state && state !== 'ok') {
+      throw new InfrastructureError(`REDIS_URL ${redactUrl(cfg.REDIS_URL)}: the Redis Cluster's state is ${state}`);
     }
     return handle;
   }
@@ -428,16 +488,14 @@ export async function managedRedisStatus(cfg: Config): Promise<ManagedRedisStatu
  * instead of waiting for Redis to come back, so a command line never hangs on a dead Redis.
  * Either way the caller quit()s the connection when done.
  */
-export function createConnection(handle: RedisHandle, opts: { forWorker?: boolean } = {}): Redis {
+export function createConnection(handle: RedisHandle, opts: { forWorker?: boolean } = {}): RedisClient {
   if (opts.forWorker) {
-    return new Redis({
-      ...handle.connectionOptions,
+    return newClient(handle, {
       maxRetriesPerRequest: null,
       retryStrategy: (times: number) => Math.max(Math.min(Math.exp(times), 20_000), 1_000),
     });
   }
-  return new Redis({
-    ...handle.connectionOptions,
+  return newClient(handle, {
     maxRetriesPerRequest: 1,
     connectTimeout: 5_000,
     retryStrategy: (times: number) => Math.min(times * 200, 2_000),

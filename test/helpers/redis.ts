@@ -21,8 +21,12 @@ export type TestRedis = {
 };
 
 const children = new Set<ChildProcess>();
-// A test run that ends abruptly must not leave servers behind.
-process.once('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+const dirs = new Set<string>();
+// A test run that ends abruptly must not leave servers, or their data folders, behind.
+process.once('exit', () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }));
+});
 
 async function ping(port: number): Promise<boolean> {
   const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
@@ -37,16 +41,20 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
-/** A real redis-server (foreground child) on a free loopback port with its data in a temp folder. */
-export async function startRedisServer(): Promise<TestRedis> {
+/**
+ * A real redis-server (foreground child) on a free loopback port with its data in a temp folder.
+ * `args`: more options, relative paths in them under that folder (a cluster node's config file).
+ */
+export async function startRedisServer(args: string[] = []): Promise<TestRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chancery-redis-'));
+  dirs.add(dir);
   const port = await freePort();
   let child: ChildProcess | undefined;
 
   const start = async () => {
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction', '--logfile', path.join(dir, 'redis.log')],
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction', '--logfile', path.join(dir, 'redis.log'), ...args],
       { stdio: 'ignore' },
     );
     children.add(proc);
@@ -93,6 +101,7 @@ export async function startRedisServer(): Promise<TestRedis> {
     async stop() {
       await shutdown();
       fs.rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
 }
