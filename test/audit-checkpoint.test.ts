@@ -245,7 +245,8 @@ describe('the worker', () => {
       } finally {
         await db.destroy();
       }
-      expect(worker.output()).toMatch(new RegExp(`audit checkpoint: campaign ${id} done; ${cp!.count} events`));
+      // Its log line follows the line in the file (a pipe between them: wait for it too).
+      await until(() => worker.output().includes(`audit checkpoint: campaign ${id} done; ${cp!.count} events`), 60_000, () => `the worker's log: ${worker.output()}`);
       const verified = await cli(t.env, ['audit', 'verify', '--checkpoints', t.cfg.paths.checkpoints, '--public-key', publicKeyFile]);
       expect(verified.code, verified.stderr).toBe(0);
 
