@@ -73,10 +73,17 @@ const envSchema = z.object({
    * memory does not grow with the size of the campaign; 0 leaves it to V8.
    */
   WORKER_MEMORY_HEADROOM: z.coerce.number().min(0).max(10).default(0.1),
+  /**
+   * Ed25519 private key (PEM, PKCS#8; `chancery audit keygen`) that signs audit checkpoints.
+   * Set, the worker takes one when a campaign ends and once a day (src/audit/checkpoint.ts).
+   */
+  AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  /** Where checkpoints are appended; default audit-checkpoints.jsonl under CHANCERY_HOME. Best kept off the store's machine. */
+  AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof envSchema> & {
-  paths: { home: string; db: string; redis: string; outbox: string; documents: string; templates: string };
+  paths: { home: string; db: string; redis: string; outbox: string; documents: string; templates: string; checkpoints: string };
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -101,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       outbox: path.join(home, 'outbox'),
       documents: path.join(home, 'documents'),
       templates: path.resolve(c.CHANCERY_TEMPLATES),
+      checkpoints: path.resolve(c.AUDIT_CHECKPOINT_FILE ?? path.join(home, 'audit-checkpoints.jsonl')),
     },
   };
 }

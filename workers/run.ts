@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
+import { checkpointOnCampaignEnd } from '../src/audit/checkpoint-jobs.ts';
 import { openDispatchContext } from '../src/campaigns/context.ts';
 import { workerActor } from '../src/campaigns/repo.ts';
 import { loadConfig } from '../src/config.ts';
@@ -30,6 +31,13 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
   const actor = workerActor();
   const opened = await openWaitingForRedis(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor });
   const { ctx, redis } = opened;
+  let checkpoints: ReturnType<typeof checkpointOnCampaignEnd>;
+  try {
+    checkpoints = checkpointOnCampaignEnd(ctx);
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
   const workers: Worker[] = [];
   const niced = opts.queues.every((q) => q === 'render') ? lowerPriority(cfg.RENDER_WORKER_NICE) : 0;
   if (opts.queues.includes('render')) workers.push(startRenderWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.RENDER_CONCURRENCY }));
@@ -47,6 +55,7 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
       stopping = true;
       process.stdout.write(`chancery worker ${process.pid}: ${signal}, finishing jobs in hand\n`);
       void Promise.allSettled(workers.map((w) => w.close()))
+        .then(() => checkpoints.close())
         .then(() => opened.close())
         .finally(resolve);
     };
@@ -93,6 +102,7 @@ export async function runUntilDone(
   opts: { renderConcurrency?: number; sendConcurrency?: number; onProgress?: (p: RunProgress) => void; pollMs?: number; signal?: AbortSignal } = {},
 ): Promise<RunProgress> {
   const { ctx, redis } = opened;
+  const checkpoints = checkpointOnCampaignEnd(ctx);
   const workers = [
     startRenderWorker(ctx, redis, { concurrency: opts.renderConcurrency ?? ctx.cfg.RENDER_CONCURRENCY }),
     startSendWorker(ctx, redis, { concurrency: opts.sendConcurrency ?? ctx.cfg.SEND_CONCURRENCY }),
@@ -110,6 +120,7 @@ export async function runUntilDone(
     }
   } finally {
     await Promise.allSettled(workers.map((w) => w.close()));
+    await checkpoints.close();
   }
 }
 

@@ -18,6 +18,11 @@ export type DispatchContext = {
   /** Audit actor for what the workers do. */
   actor: string;
   log: (line: string) => void;
+  /**
+   * Told when a campaign ends (state done), from inside the transaction that ends it: must not
+   * wait on the store there. The workers set it to take an audit checkpoint (src/audit).
+   */
+  onCampaignDone?: (campaignId: string) => void;
 };
 
 /** The BullMQ job facts a step needs: its id and where it stands in its attempts. */
