@@ -321,7 +321,7 @@ describe('web console security', () => {
   });
 
   it('rate-limits sign-in attempts and marks the session cookie Secure over HTTPS', async () => {
-    const limited = await buildServer({ runtime: rt, secret: randomBytes(32), loginRateLimit: { max: 3, timeWindowMs: 60_000 }, trustProxy: true });
+    const limited = await buildServer({ runtime: rt, secret: randomBytes(32), loginRateLimit: { max: 3, timeWindowMs: 60_000 }, trustProxy: { addresses: ['127.0.0.1'] } });
     try {
       const jar = new Jar();
       const page = await limited.inject({ method: 'GET', url: '/login', headers: { 'x-forwarded-proto': 'https' } });
