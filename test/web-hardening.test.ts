@@ -4,11 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRecipients, getRecipient } from '../src/registry/index.ts';
-import { openWebRuntime, type WebRuntime } from '../src/web/context.ts';
+import type { WebRuntime } from '../src/web/context.ts';
 import { buildServer, parseTrustProxy, type WebApp } from '../src/web/server.ts';
-import { addUser } from '../src/web/users.ts';
-import { cli, dispatchEnv, type DispatchEnv } from './dispatch.fixture.ts';
-import { startRedisServer, type TestRedis } from './helpers/redis.ts';
+import { cli, type DispatchEnv } from './dispatch.fixture.ts';
+import { startWebConsole, type WebConsole } from './helpers/web.ts';
 
 /**
  * The web console against what a security review found (issue 21, points 1-5), through
@@ -18,7 +17,7 @@ import { startRedisServer, type TestRedis } from './helpers/redis.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-let redis: TestRedis;
+let web: WebConsole | undefined;
 let t: DispatchEnv;
 let rt: WebRuntime;
 let app: WebApp;
@@ -38,18 +37,12 @@ beforeAll(async () => {
   templates = path.join(scratch, 'templates');
   fs.cpSync(path.join(ROOT, 'templates'), templates, { recursive: true });
   fs.writeFileSync(path.join(templates, 'broken.en.md'), BROKEN_TEMPLATE);
-  redis = await startRedisServer();
-  t = await dispatchEnv(redis.url, { templates });
-  rt = await openWebRuntime(t.cfg, { workers: false });
-  for (const [name, role] of [['vera', 'viewer'], ['dora', 'drafter'], ['ada', 'admin']] as const) await addUser(rt.db, { name, role, password: PASSWORDS[name], by: 'test' });
-  app = await buildServer({ runtime: rt, secret: randomBytes(32), loginRateLimit: { max: 100, timeWindowMs: 60_000 } });
-  await app.ready();
+  const roles = { vera: 'viewer', dora: 'drafter', ada: 'admin' } as const;
+  web = await startWebConsole(Object.entries(roles).map(([name, role]) => ({ name, role, password: PASSWORDS[name as Name] })), { templates });
+  ({ t, rt, app } = web);
 });
 afterAll(async () => {
-  await app?.close();
-  await rt?.close();
-  await t?.cleanup();
-  await redis?.stop();
+  await web?.stop();
   if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
 });
 
