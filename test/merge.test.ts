@@ -239,7 +239,7 @@ describe('field errors name the file, line and field', () => {
     expectInputError(() => mergeDocument(t, FRA), new RegExp(`line ${t.bodyLine! + 1}: unknown field "recipient.nope"`));
   });
   it('a missing French title for a French note names the recipient', () => {
-    expectInputError(() => mergeDocument(fr, GBR), /templates\/cu-2009-92\.fr\.md: line \d+: field "FunctionalTitle2Dative" has no value: titles\.fr is missing for recipient GBR \(fr\)/);
+    expectInputError(() => mergeDocument(fr, GBR), /^cu-2009-92\.fr\.md: line \d+: field "FunctionalTitle2Dative" has no value: titles\.fr is missing for recipient GBR \(fr\)/);
   });
   it('ReplyBy without a reply-by date is an error', () => {
     const t = templateFromText('Avant le [[[ReplyBy]]].\n\n::: addressee\n[[[City]]]\n:::\n');

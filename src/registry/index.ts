@@ -5,7 +5,7 @@
 import { recipientsToCsv } from './csv.ts';
 import type { Recipient } from './schema.ts';
 
-export { parseRegistryFile } from './parse.ts';
+export { parseRegistryFile, readRegistry, registryFormatOf, type RegistryFormat } from './parse.ts';
 export { importRecipients, listRecipients, getRecipient, getRecipientsById, selectAudience, ensureRegistryLoaded, type ImportResult } from './repository.ts';
 export { recipientFingerprint, normalizeRecipient } from './canonical.ts';
 export { recipientSchema, type Recipient, type RecipientInput, type Language, type NameForms, type FunctionalTitle, type AddresseeType } from './schema.ts';
