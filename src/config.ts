@@ -65,6 +65,11 @@ const envSchema = z.object({
    * memory does not grow with the size of the campaign; 0 leaves it to V8.
    */
   WORKER_MEMORY_HEADROOM: z.coerce.number().min(0).max(10).default(0.1),
+  /**
+   * Password of the account named by --by (campaign create/approve, user add) for scripts, when
+   * no one is at a terminal to type it. Read only to check it; never printed or logged.
+   */
+  CHANCERY_PASSWORD: z.string().optional(),
 });
 
 export type Config = z.infer<typeof envSchema> & {

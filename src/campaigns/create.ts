@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import { InputError } from '../errors.ts';
 import { controlCharacter, selectAudience } from '../registry/index.ts';
 import type { Db } from '../store/db.ts';
+import type { AuthMethod } from '../store/schema.ts';
 import { appendEvent } from '../store/events.ts';
 import { nowIso, writeTx } from '../store/tx.ts';
 import { loadTemplateVersions } from '../templates/index.ts';
@@ -21,6 +22,8 @@ export type CreateCampaignInput = {
   remind?: string | number[];
   /** Creator; the approver must be someone else. */
   by: string;
+  /** How the creator was authenticated, for the audit (absent: not said). */
+  auth?: AuthMethod;
   /** Messages per minute for this campaign (on top of the global SEND_RATE_PER_MINUTE). */
   ratePerMinute?: number;
   /** One more reminder this many days after reply-by (src/deadlines). */
@@ -116,7 +119,7 @@ export async function createCampaign(db: Db, cfg: Config, input: CreateCampaignI
       campaignId: id,
       actor: by,
       at,
-      data: { template_id: input.templateId, reference, audience, audience_size: members.length, letter_date: letterDate, reply_by: replyBy, remind_offsets: remind, ...(input.overdueRemind !== undefined ? { overdue_remind: input.overdueRemind } : {}) },
+      data: { template_id: input.templateId, reference, audience, audience_size: members.length, letter_date: letterDate, reply_by: replyBy, remind_offsets: remind, ...(input.auth ? { auth: input.auth } : {}), ...(input.overdueRemind !== undefined ? { overdue_remind: input.overdueRemind } : {}) },
     });
   });
   return getCampaign(db, id);
