@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { defaultActor } from '../campaigns/repo.ts';
 import { InputError, UsageError } from '../errors.ts';
-import { addUser, listUsers, ROLES, setUserPassword, setUserRole } from '../web/users.ts';
+import { addUser, checkRole, listUsers, ROLES, setUserPassword, setUserRole } from '../web/users.ts';
 import { commandActor, promptHidden } from './identity.ts';
 import { action } from './run.ts';
 import { withDb } from './store.ts';
@@ -42,7 +42,7 @@ export function registerUserCommands(program: Command): void {
         const u = await withDb(async (db, cfg) => {
           // Its administrator first (nothing to check for the very first account), then the new password.
           const actor = await commandActor(db, cfg, opts.by, 'admin', 'add users');
-          if (actor.auth === 'none' && opts.role !== 'admin') {
+          if (actor.auth === 'none' && checkRole(opts.role) !== 'admin') {
             throw new InputError(`--role ${opts.role}: the first account must be an admin (it adds the others: chancery user add NAME --role admin)`);
           }
           const password = await obtainPassword(opts.password);
