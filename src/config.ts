@@ -80,6 +80,11 @@ const envSchema = z.object({
   AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
   /** Where checkpoints are appended; default audit-checkpoints.jsonl under CHANCERY_HOME. Best kept off the store's machine. */
   AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+  /**
+   * Password of the account named by --by (campaign create/approve, user add) for scripts, when
+   * no one is at a terminal to type it. Read only to check it; never printed or logged.
+   */
+  CHANCERY_PASSWORD: z.string().optional(),
 });
 
 export type Config = z.infer<typeof envSchema> & {

@@ -39,10 +39,16 @@ export function checkIsoDate(value: string, what: string): string {
   return value;
 }
 
-/** "14,3" -> [14, 3]: days before the reply-by date; positive integers only. */
+/** Reminder rounds before the reply-by date a campaign may ask for. */
+export const MAX_REMIND_ROUNDS = 10;
+
+/** "14,3" -> [14, 3]: days before the reply-by date; positive integers only, at most MAX_REMIND_ROUNDS. */
 export function parseRemindOffsets(value: string | undefined): number[] {
   if (value === undefined || value.trim() === '') return [];
   const parts = value.split(',').map((s) => s.trim());
+  if (parts.length > MAX_REMIND_ROUNDS) {
+    throw new InputError(`--remind: "${value.length > 40 ? `${value.slice(0, 40)}…` : value}" asks for ${parts.length} rounds; at most ${MAX_REMIND_ROUNDS}`);
+  }
   const out: number[] = [];
   for (const p of parts) {
     if (!/^[1-9]\d{0,3}$/.test(p)) throw new InputError(`--remind: "${p}" is not a positive whole number of days (e.g. --remind 14,3)`);

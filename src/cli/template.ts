@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../files.ts';
-import { parseRegistryFile } from '../registry/index.ts';
+import { decodeUtf8, parseRegistryFile } from '../registry/index.ts';
 import { checkTemplate, displayPath, importArchivedNote, parseTemplateText, loadTemplate, loadTemplateVersions, scanTemplates } from '../templates/index.ts';
 import { action } from './run.ts';
 
@@ -31,12 +31,14 @@ export function registerTemplateCommands(program: Command): void {
     .action(
       action(async (file: string, opts: { id: string; lang: string; subject?: string; out?: string; force: boolean }) => {
         const cfg = loadConfig();
-        let text: string;
+        let bytes: Buffer;
         try {
-          text = fs.readFileSync(file, 'utf8');
+          bytes = fs.readFileSync(file);
         } catch (err) {
           throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
         }
+        // The registry's check: a Windows-1252 or UTF-16 export is named as such, with its line.
+        const text = decodeUtf8(file, bytes);
         const out = path.resolve(opts.out ?? path.join(cfg.paths.templates, `${opts.id}.${opts.lang}.md`));
         if (opts.out && !/\.md$/.test(out)) throw new UsageError(`--out ${opts.out}: a template file ends in .md`);
         const existing = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : undefined;

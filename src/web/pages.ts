@@ -416,7 +416,7 @@ export function registerPageRoutes(appIn: WebApp, opts: { loginRateLimit: { max:
     const user = me(req);
     need(user, 'admin', 'manage users');
     return act(reply, '/admin/users', async () => {
-      const u = await addUser(rt.db, { name: req.body.name, role: req.body.role, password: req.body.password, by: user.name });
+      const u = await addUser(rt.db, { name: req.body.name, role: req.body.role, password: req.body.password, by: user.name, auth: 'session' });
       return `User ${u.name} added as ${u.role}.`;
     });
   });

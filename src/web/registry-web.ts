@@ -1,5 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
+import { neutraliseFormulaCell, restoreFormulaCell } from '../spreadsheet.ts';
 import { getRecipient, importRecipients, listRecipients, readRegistry, recipientFingerprint, type ImportResult, type Recipient, type RegistryFormat } from '../registry/index.ts';
 import { exportColumns, recipientsToCsv } from '../registry/csv.ts';
 import type { WebRuntime } from './context.ts';
@@ -42,7 +43,7 @@ export async function importRegistryBytes(rt: WebRuntime, user: User, label: str
 export function recipientFields(r: Recipient): { column: string; value: string }[] {
   const [columns, values] = parse(recipientsToCsv([r])) as string[][];
   // Export protects spreadsheet formulas with a leading quote; the form shows the value itself.
-  return (columns ?? []).map((column, i) => ({ column, value: (values?.[i] ?? '').replace(/^'([=+\-@])/, '$1') }));
+  return (columns ?? []).map((column, i) => ({ column, value: restoreFormulaCell(values?.[i] ?? '') }));
 }
 
 /** Edits one recipient from its form: same columns, same parser, same schema as an import. */
@@ -53,8 +54,8 @@ export async function editRecipient(rt: WebRuntime, user: User, id: string, form
   const columns = exportColumns([current]);
   const values = columns.map((c) => (c === 'id' ? id : typeof form[c] === 'string' ? (form[c] as string) : ''));
   const fields = columns.map((column, i) => ({ column, value: values[i]! }));
-  // A value typed with a leading = + - @ is kept as typed: quote it as the export would.
-  const text = stringify([columns, values.map((v) => (/^'*[=+\-@]/.test(v) ? `'${v}` : v))], { record_delimiter: 'unix' });
+  // A value typed with a leading = + - @ (or ＝＋－＠) is kept as typed: quote it as the export would.
+  const text = stringify([columns, values.map(neutraliseFormulaCell)], { record_delimiter: 'unix' });
   const { recipients, problems } = readRegistry(`recipient ${id}`, Buffer.from(text, 'utf8'), 'csv');
   if (problems.length > 0) return { problems, fields };
   const recipient = recipients[0]!;

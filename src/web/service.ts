@@ -148,6 +148,7 @@ export async function doCreate(rt: WebRuntime, user: User, input: CreateInput): 
     letterDate: input.letterDate?.trim() || undefined,
     remind: input.remind?.trim() || undefined,
     by: user.name,
+    auth: 'session',
   });
 }
 
@@ -161,7 +162,7 @@ export async function doPreflight(rt: WebRuntime, user: User, id: string): Promi
 
 export async function doApprove(rt: WebRuntime, user: User, id: string): Promise<Campaign> {
   need(user, 'approve', 'approve campaigns');
-  return approveCampaign(rt.db, rt.cfg, id, user.name);
+  return approveCampaign(rt.db, rt.cfg, id, user.name, 'session');
 }
 
 export async function doSend(rt: WebRuntime, user: User, id: string): Promise<{ created: number; enqueued: number }> {
