@@ -78,7 +78,8 @@ export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
 
-function isDatabaseUrl(value: string): boolean {
+/** A well-formed postgres:// URL with a host and a database. */
+export function isDatabaseUrl(value: string): boolean {
   if (!isPostgresUrl(value)) return false;
   try {
     const u = new URL(value);

@@ -7,6 +7,8 @@ import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration } from '
  */
 export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Migration> {
   const pg = engine === 'postgres';
+  /** SQLite's integer holds 64 bits (the clock's offset in ms needs them): bigint in PostgreSQL. */
+  const int = pg ? 'bigint' : 'integer';
   /** Bytes: blob in SQLite, bytea in PostgreSQL. */
   const bytes = pg ? 'bytea' : 'blob';
   /** A key numbered by the store when not given: SQLite's integer primary key (the rowid), an identity column in PostgreSQL. */
@@ -36,8 +38,8 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           .addColumn('reference', 'text', (c) => c.notNull())
           /** Set when the reference belongs to a numbered series (CU 2009/92): series, year, number. */
           .addColumn('reference_series', 'text')
-          .addColumn('reference_year', 'integer')
-          .addColumn('reference_number', 'integer')
+          .addColumn('reference_year', int)
+          .addColumn('reference_number', int)
           /** As given: 'all', 'group:NAME' or 'FRA,DEU,...'; resolved at approval. */
           .addColumn('audience', 'text', (c) => c.notNull())
           .addColumn('letter_date', 'text', (c) => c.notNull())
@@ -48,7 +50,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           .addColumn('state', 'text', (c) => c.notNull())
           .addColumn('state_reason', 'text')
           /** Messages per minute for this campaign only; null means only the global limit. */
-          .addColumn('rate_per_minute', 'integer')
+          .addColumn('rate_per_minute', int)
           .addColumn('created_by', 'text', (c) => c.notNull())
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addColumn('approved_by', 'text')
@@ -58,15 +60,15 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           /** The parts of the fingerprint as JSON, so a refusal can say what changed. */
           .addColumn('approval_detail', 'text')
           /** Bumped by resume and retry so re-enqueued jobs get fresh BullMQ ids. */
-          .addColumn('enqueue_round', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('enqueue_round', int, (c) => c.notNull().defaultTo(1))
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .execute();
 
         await db.schema
           .createTable('reference_series')
           .addColumn('series', 'text', (c) => c.notNull())
-          .addColumn('year', 'integer', (c) => c.notNull())
-          .addColumn('last_number', 'integer', (c) => c.notNull())
+          .addColumn('year', int, (c) => c.notNull())
+          .addColumn('last_number', int, (c) => c.notNull())
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('reference_series_pk', ['series', 'year'])
           .execute();
@@ -89,18 +91,18 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           .addColumn('recipient_snapshot', 'text')
           .addColumn('language', 'text')
           .addColumn('template_id', 'text')
-          .addColumn('template_version', 'integer')
+          .addColumn('template_version', int)
           .addColumn('template_sha256', 'text')
           .addColumn('subject', 'text')
           .addColumn('pdf_sha256', 'text')
-          .addColumn('pages', 'integer')
+          .addColumn('pages', int)
           .addColumn('pdf_path', 'text')
           .addColumn('message_id', 'text')
           .addColumn('smtp_response', 'text')
           /** BullMQ job holding the claim while in 'sending' (tells a crash from a concurrent duplicate job). */
           .addColumn('claim_job', 'text')
-          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
-          .addColumn('possible_duplicate', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('attempts', int, (c) => c.notNull().defaultTo(0))
+          .addColumn('possible_duplicate', int, (c) => c.notNull().defaultTo(0))
           .addColumn('error', 'text')
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addColumn('updated_at', 'text', (c) => c.notNull())
@@ -133,7 +135,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
         /** Append-only, hash-chained audit trail (see events.ts). */
         await db.schema
           .createTable('events')
-          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('id', int, (c) => c.primaryKey())
           .addColumn('at', 'text', (c) => c.notNull())
           .addColumn('type', 'text', (c) => c.notNull())
           .addColumn('campaign_id', 'text')
@@ -165,7 +167,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           .execute();
         await db.schema.createIndex('dispatches_message_id').on('dispatches').column('message_id').execute();
         /** --overdue-remind N: one more reminder N days after the reply-by date (null: none). */
-        await db.schema.alterTable('campaigns').addColumn('overdue_remind', 'integer').execute();
+        await db.schema.alterTable('campaigns').addColumn('overdue_remind', int).execute();
 
         /** Replies on record, one current per note dispatch; a replaced one points to its successor. */
         await db.schema
@@ -198,14 +200,14 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
         /** Files kept with a reply (under var/replies): the .eml, its attachments, a --file. */
         await db.schema
           .createTable('reply_files')
-          .addColumn('id', 'integer', autoId)
+          .addColumn('id', int, autoId)
           .addColumn('reply_id', 'text', (c) => c.notNull().references('replies.id'))
           /** file | message | attachment */
           .addColumn('role', 'text', (c) => c.notNull())
           .addColumn('filename', 'text', (c) => c.notNull())
           .addColumn('path', 'text', (c) => c.notNull())
           .addColumn('sha256', 'text', (c) => c.notNull())
-          .addColumn('bytes', 'integer', (c) => c.notNull())
+          .addColumn('bytes', int, (c) => c.notNull())
           .execute();
         await db.schema.createIndex('reply_files_reply').on('reply_files').column('reply_id').execute();
 
@@ -237,7 +239,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           .addColumn('key', 'text', (c) => c.notNull())
           /** before | overdue */
           .addColumn('kind', 'text', (c) => c.notNull())
-          .addColumn('offset_days', 'integer', (c) => c.notNull())
+          .addColumn('offset_days', int, (c) => c.notNull())
           /** Duty-station calendar date and the UTC instant (that date at REMIND_LOCAL_TIME there). */
           .addColumn('due_on', 'text', (c) => c.notNull())
           .addColumn('due_at', 'text', (c) => c.notNull())
@@ -256,8 +258,8 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
         /** The driven clock: absent row = system time; else time = real time + offset_ms. */
         await db.schema
           .createTable('clock')
-          .addColumn('id', 'integer', (c) => c.primaryKey())
-          .addColumn('offset_ms', 'integer', (c) => c.notNull())
+          .addColumn('id', int, (c) => c.primaryKey())
+          .addColumn('offset_ms', int, (c) => c.notNull())
           .addColumn('set_at', 'text', (c) => c.notNull())
           .addColumn('set_by', 'text', (c) => c.notNull())
           .execute();

@@ -18,7 +18,7 @@ export function describePostgres(url: string): { where: string; hostPort: string
 }
 
 /**
- * int8 (count(*), sum of integers) and numeric come back from pg as strings, to keep precision
+ * int8 (every integer column: SQLite's integer is 64-bit, so bigint here; count(*)) and numeric come back from pg as strings, to keep precision
  * beyond 2^53; every such value in the store is a count or an id far below that, and the code
  * (written for SQLite) expects numbers. Per pool, not pg's global table, so nothing else changes.
  */
