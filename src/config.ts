@@ -25,8 +25,14 @@ const envSchema = z.object({
   REDIS_CLUSTER: z.enum(['0', '1', 'true', 'false']).default('0').transform((v) => v === '1' || v === 'true'),
   /** Any SMTP relay (smtp://user:pass@host:port); unset, messages go to the file outbox. */
   SMTP_URL: z.string().url().optional(),
-  /** PostgreSQL later; SQLite file under CHANCERY_HOME when unset. */
-  DATABASE_URL: z.string().optional(),
+  /**
+   * PostgreSQL store (postgres://user:password@host:port/database); the SQLite file under
+   * CHANCERY_HOME when unset. The message never repeats the value: it holds the password.
+   */
+  DATABASE_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().refine(isDatabaseUrl, 'must be a postgres://user:password@host:port/database URL (unset: the SQLite file under CHANCERY_HOME)').optional(),
+  ),
   MAIL_FROM: z.string().default('Secretariat of the Conference of the Parties <untoc.cop@unodc.org>'),
   MAIL_REPLY_TO: z.string().default('untoc.cop@unodc.org'),
   /** Domain used in deterministic Message-IDs. */
@@ -86,6 +92,22 @@ const envSchema = z.object({
    */
   CHANCERY_PASSWORD: z.string().optional(),
 });
+
+/** A store location that is a PostgreSQL URL (else it is a SQLite file). */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
+}
+
+/** A well-formed postgres:// URL with a host and a database. */
+export function isDatabaseUrl(value: string): boolean {
+  if (!isPostgresUrl(value)) return false;
+  try {
+    const u = new URL(value);
+    return u.hostname !== '' && u.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
 
 export type Config = z.infer<typeof envSchema> & {
   paths: { home: string; db: string; redis: string; outbox: string; documents: string; templates: string; checkpoints: string };

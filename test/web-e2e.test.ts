@@ -5,7 +5,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/queue/redis.ts';
-import { openDb } from '../src/store/db.ts';
+import { openStore } from '../src/store/db.ts';
 import { cli, dispatchEnv, until, type DispatchEnv } from './dispatch.fixture.ts';
 import { pdfText } from './helpers/pdf.ts';
 import { startRedisServer, type TestRedis } from './helpers/redis.ts';
@@ -217,7 +217,7 @@ describe('web console in Chromium', () => {
     const exited = new Promise<number | null>((resolve) => server!.once('exit', (code) => resolve(code)));
     server!.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const db = await openDb(t.cfg.paths.db);
+    const db = await openStore(t.cfg);
     try {
       const c = await db.selectFrom('campaigns').select(['state', 'created_by', 'approved_by']).where('id', '=', id).executeTakeFirstOrThrow();
       expect(c).toEqual({ state: 'done', created_by: 'dora', approved_by: 'alan' });

@@ -6,7 +6,7 @@ import { createMailer } from '../mail/index.ts';
 import { ensureRegistryLoaded } from '../registry/index.ts';
 import { openQueues } from '../queue/queues.ts';
 import { ensureRedis, type RedisHandle } from '../queue/redis.ts';
-import { openDb } from '../store/db.ts';
+import { openStore } from '../store/db.ts';
 
 /** What the render and send steps need; built once per process (CLI or worker). */
 export type DispatchContext = {
@@ -38,7 +38,7 @@ export async function openDispatchContext(
   cfg: Config,
   opts: { mailer?: boolean; forWorker?: boolean; actor: string; log?: (line: string) => void },
 ): Promise<OpenedContext> {
-  const db = await openDb(cfg.paths.db);
+  const db = await openStore(cfg);
   try {
     await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
     const redis = await ensureRedis(cfg);

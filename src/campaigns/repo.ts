@@ -3,7 +3,7 @@ import os from 'node:os';
 import { InputError } from '../errors.ts';
 import type { MergeOptions } from '../merge/index.ts';
 import { isIsoDate } from '../merge/dates.ts';
-import type { Db } from '../store/db.ts';
+import { tableColumns, type Db } from '../store/db.ts';
 import { sql, type Selectable } from 'kysely';
 import type { CampaignsTable, DispatchesTable } from '../store/schema.ts';
 import type { Trx } from '../store/tx.ts';
@@ -106,7 +106,7 @@ const detailMemo = new Map<string, { text: string; parsed: unknown }>();
 let stepColumns: string[] | undefined;
 
 export async function getCampaignForStep(db: Db | Trx, id: string): Promise<Campaign & { approvalParsed?: unknown }> {
-  stepColumns ??= (await sql<{ name: string }>`pragma table_info(campaigns)`.execute(db)).rows.map((r) => r.name).filter((n) => n !== 'approval_detail');
+  stepColumns ??= (await tableColumns(db, 'campaigns')).filter((n) => n !== 'approval_detail');
   const row = await db
     .selectFrom('campaigns')
     .select(stepColumns.map((c) => sql.ref(c).as(c)) as never[])

@@ -9,6 +9,7 @@ import { registerPreviewCommands } from './preview.ts';
 import { registerRedisCommands } from './redis.ts';
 import { registerRegistryCommands } from './registry.ts';
 import { registerServeCommands } from './serve.ts';
+import { registerStoreCommands } from './store.ts';
 import { registerTemplateCommands } from './template.ts';
 import { registerUserCommands } from './user.ts';
 import { registerWorkerCommands } from './worker.ts';
@@ -29,4 +30,5 @@ export function registerCommands(program: Command): void {
   registerUserCommands(program);
   registerAuditCommands(program);
   registerBenchCommands(program);
+  registerStoreCommands(program);
 }
