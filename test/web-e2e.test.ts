@@ -165,7 +165,7 @@ describe('web console in Chromium', () => {
     await Promise.all([page.waitForURL(new RegExp(`/campaigns/${id}$`)), page.click('#do-send')]);
     expect(await page.textContent('#flash')).toContain('193 dispatch(es) created');
     await shot(page, '05-sending');
-    await page.waitForFunction(() => document.querySelector('#sent-count')?.textContent === '193' && document.querySelector('#campaign-state')?.textContent === 'done', undefined, { timeout: 45_000 });
+    await page.waitForFunction(() => document.querySelector('#sent-count')?.textContent === '193' && document.querySelector('#campaign-state')?.textContent === 'done', undefined, { timeout: 150_000 });
     // Once done, the page reloads itself (app.js, 500 ms later) without its live progress: wait
     // for that reload, or signing out races it and the reload lands on /login?next=...
     await page.waitForSelector('#progress[data-live="1"]', { state: 'detached', timeout: 15_000 });
@@ -224,5 +224,5 @@ describe('web console in Chromium', () => {
     } finally {
       await db.destroy();
     }
-  });
+  }, 240_000); // 193 letters rendered and sent while Chromium drives the page: ~55 s alone, more beside other files
 });
