@@ -117,6 +117,8 @@ export type CampaignBenchOptions = {
   log?: (line: string) => void;
   /** Give up after this long waiting for the campaign to finish (default 20 min). */
   timeoutMs?: number;
+  /** The PostgreSQL store to run on (DATABASE_URL of every process); unset, a SQLite file in the temporary home. */
+  databaseUrl?: string;
 };
 
 export async function benchCampaign(opts: CampaignBenchOptions): Promise<CampaignRun> {
@@ -137,9 +139,11 @@ export async function benchCampaign(opts: CampaignBenchOptions): Promise<Campaig
     RENDER_CONCURRENCY: String(opts.renderConcurrency ?? 2),
     SEND_RATE_PER_MINUTE: '0',
   };
-  // Its own managed Redis under the temporary home, whatever the caller's environment says.
+  // Its own managed Redis under the temporary home, whatever the caller's environment says; the
+  // store the caller chose.
   delete env.REDIS_URL;
-  delete env.DATABASE_URL;
+  if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
+  else delete env.DATABASE_URL;
   const cfg = loadConfig(env);
   try {
     const tPre = performance.now();

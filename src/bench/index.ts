@@ -2,7 +2,9 @@
  * `chancery bench`: every figure measured in the same run on this machine, printed as a table and
  * written as JSON. Rendering (Chancery against two plain-pdfkit baselines), a whole campaign end to
  * end with one and with two render worker processes, memory against campaign size, and the audit
- * export. Medians over repeated runs; the machine's load average is recorded with the figures.
+ * export. The campaign and audit sections run on each store chosen (SQLite, PostgreSQL), the stores
+ * taking turns run by run, as the machine's speed drifts within minutes. Medians over repeated runs;
+ * the machine's load average is recorded with the figures.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +15,7 @@ import { benchAudit, type AuditBench } from './audit.ts';
 import { benchCampaign, type CampaignRun, type ProcessFigure } from './campaign.ts';
 import { benchRender, round, type RenderBench } from './render.ts';
 import { median } from './stats.ts';
+import { openBenchStores, type BenchStore } from './stores.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
@@ -37,6 +40,10 @@ export type BenchOptions = {
   auditEvents?: number;
   /** Write V8 CPU profiles of the worker processes to this folder. */
   profileDir?: string;
+  /** Stores the campaign and audit sections run on (default both). */
+  stores?: BenchStore[];
+  /** PostgreSQL to use instead of a private cluster (the caller's DATABASE_URL). */
+  databaseUrl?: string;
   log?: (line: string) => void;
 };
 
@@ -61,19 +68,81 @@ export type CampaignSummary = {
  * One campaign size: peak RSS per role, the highest over the runs; dispatches/s, the median of the
  * runs (each size is run `runs` times: single runs at 10,000 moved by 15% minutes apart).
  */
-export type MemoryFigure = { recipients: number; renderWorkers: number; runs: number; peakRssMb: Record<ProcessFigure['role'], number>; dispatchesPerSecond: number; dispatchesPerSecondRuns: number[] };
+export type MemoryFigure = {
+  recipients: number;
+  renderWorkers: number;
+  runs: number;
+  peakRssMb: Record<ProcessFigure['role'], number>;
+  dispatchesPerSecond: number;
+  dispatchesPerSecondRuns: number[];
+  /** Every message accepted once and recorded sent, in every run. */
+  allAccepted: boolean;
+};
+
+export type StoreCampaign = { oneRenderWorker: CampaignSummary; twoRenderWorkers: CampaignSummary };
+/** Peak RSS at 10,000 over 1,000 recipients, minus 1, per worker role. */
+export type StoreMemory = { sizes: MemoryFigure[]; renderWorkerGrowth?: number; sendWorkerGrowth?: number };
+
+/**
+ * PostgreSQL's dispatches/s over SQLite's in the same run, at the largest campaign size both ran
+ * (medians of the one-render-worker runs); the target (at least 0.8, every message accepted once
+ * and recorded on both) is judged at 10,000 recipients only.
+ */
+export type StoreComparison = { recipients: number; sqlite: number; postgres: number; ratio: number; allAccepted: boolean; atLeast80Percent?: boolean };
 
 export type BenchResults = {
   date: string;
   machine: { cpus: number; model: string; memoryGb: number; node: string; platform: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
-  options: { recipients: number; quick: boolean; runs: { render: number; campaign: number }; sizes: number[]; auditEvents: number };
+  options: { recipients: number; quick: boolean; runs: { render: number; campaign: number }; sizes: number[]; auditEvents: number; stores: BenchStore[] };
   render: RenderBench;
-  campaign: { oneRenderWorker: CampaignSummary; twoRenderWorkers: CampaignSummary };
-  /** Peak RSS at 10,000 over 1,000 recipients, minus 1, per worker role. */
-  memory: { sizes: MemoryFigure[]; renderWorkerGrowth?: number; sendWorkerGrowth?: number };
-  audit: AuditBench;
-  targets: { renderAtLeastAsFastAsTimesFloor: boolean; dispatchesPerSecondAt10000?: number; endToEnd250At10000?: boolean; workerRssWithin20Percent?: boolean };
+  /** Per store, in the order run. */
+  campaign: Partial<Record<BenchStore, StoreCampaign>>;
+  memory: Partial<Record<BenchStore, StoreMemory>>;
+  audit: Partial<Record<BenchStore, AuditBench>>;
+  targets: {
+    renderAtLeastAsFastAsTimesFloor: boolean;
+    /** Per store: the best median at 10,000 recipients, and whether it reaches 250/s. */
+    dispatchesPerSecondAt10000?: Partial<Record<BenchStore, number>>;
+    endToEnd250At10000?: Partial<Record<BenchStore, boolean>>;
+    workerRssWithin20Percent?: Partial<Record<BenchStore, boolean>>;
+    postgresVsSqlite?: StoreComparison;
+  };
 };
+
+const allAccepted = (runs: CampaignRun[]) => runs.every((r) => r.accepted === r.recipients && r.distinctAccepted === r.recipients && r.sentInStore === r.recipients);
+
+/** The campaign-size section of one store, from its runs at each size. */
+function memorySection(runsBySize: CampaignRun[][]): StoreMemory {
+  const sizes: MemoryFigure[] = runsBySize.map((runs) => {
+    const peak = (role: ProcessFigure['role']) => Math.max(...runs.flatMap((run) => run.processes.filter((p) => p.role === role).map((p) => p.peakRssMb)));
+    const rates = runs.map((run) => run.dispatchesPerSecond);
+    return {
+      recipients: runs[0]!.recipients,
+      renderWorkers: SIZE_RENDER_WORKERS,
+      runs: runs.length,
+      peakRssMb: { render: peak('render'), send: peak('send'), coordinator: peak('coordinator') },
+      dispatchesPerSecond: round(median(rates), 1),
+      dispatchesPerSecondRuns: rates,
+      allAccepted: allAccepted(runs) && runs.every((r) => r.duplicates === 0),
+    };
+  });
+  const small = sizes.find((m) => m.recipients === 1000);
+  const large = sizes.find((m) => m.recipients === 10_000);
+  if (!small || !large) return { sizes };
+  return { sizes, renderWorkerGrowth: round(large.peakRssMb.render / small.peakRssMb.render - 1, 3), sendWorkerGrowth: round(large.peakRssMb.send / small.peakRssMb.send - 1, 3) };
+}
+
+/** PostgreSQL against SQLite at the largest campaign size both ran, when both ran. */
+function compareStores(memory: BenchResults['memory']): StoreComparison | undefined {
+  const { sqlite, postgres } = memory;
+  if (!sqlite || !postgres) return undefined;
+  const a = [...sqlite.sizes].sort((x, y) => y.recipients - x.recipients).find((s) => postgres.sizes.some((p) => p.recipients === s.recipients));
+  const b = a && postgres.sizes.find((p) => p.recipients === a.recipients);
+  if (!a || !b) return undefined;
+  const ratio = round(b.dispatchesPerSecond / a.dispatchesPerSecond, 3);
+  const both = a.allAccepted && b.allAccepted;
+  return { recipients: a.recipients, sqlite: a.dispatchesPerSecond, postgres: b.dispatchesPerSecond, ratio, allAccepted: both, ...(a.recipients >= 10_000 ? { atLeast80Percent: ratio >= 0.8 && both } : {}) };
+}
 
 function summarize(runs: CampaignRun[]): CampaignSummary {
   const first = runs[0]!;
@@ -86,7 +155,7 @@ function summarize(runs: CampaignRun[]): CampaignSummary {
     seconds: round(median(runs.map((r) => r.seconds))),
     latencyMs: { p50: Math.round(median(runs.map((r) => r.latencyMs.p50))), p95: Math.round(median(runs.map((r) => r.latencyMs.p95))) },
     peakRssMb: { render: peak('render'), send: peak('send'), coordinator: peak('coordinator') },
-    allAccepted: runs.every((r) => r.accepted === r.recipients && r.distinctAccepted === r.recipients && r.sentInStore === r.recipients),
+    allAccepted: allAccepted(runs),
     duplicates: runs.reduce((s, r) => s + r.duplicates, 0),
     auditVerified: runs.every((r) => r.audit.verified),
     samples: runs,
@@ -108,49 +177,75 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
   log(`render: ${template.meta.reference} for ${seeds.length} recipients, ${renderRuns} run(s)`);
   const render = await benchRender(template, seeds, { runs: renderRuns, naiveDocs: opts.quick ? 5 : 48, log });
 
-  const runCampaign = (recipients: number, renderWorkers: number) => {
-    log(`campaign: ${recipients} recipients, ${renderWorkers} render worker(s)`);
-    return benchCampaign({ recipients, renderWorkers, seeds, templatesDir, profileDir: opts.profileDir, log: (s) => log(`  ${s}`) });
-  };
-  const one: CampaignRun[] = [];
-  const two: CampaignRun[] = [];
-  for (let i = 0; i < campaignRuns; i++) {
-    one.push(await runCampaign(opts.recipients, 1));
-    two.push(await runCampaign(opts.recipients, 2));
+  const storeNames = opts.stores ?? (['sqlite', 'postgres'] as BenchStore[]);
+  const stores = await openBenchStores(storeNames, opts.databaseUrl, log);
+  const campaign: BenchResults['campaign'] = {};
+  const memory: BenchResults['memory'] = {};
+  const audit: BenchResults['audit'] = {};
+  try {
+    const runCampaign = async (store: BenchStore, recipients: number, renderWorkers: number) => {
+      log(`campaign on ${store}: ${recipients} recipients, ${renderWorkers} render worker(s)`);
+      const databaseUrl = await stores.location(store);
+      return benchCampaign({ recipients, renderWorkers, seeds, templatesDir, databaseUrl, profileDir: opts.profileDir, log: (s) => log(`  ${s}`) });
+    };
+    // The loop over the stores is inside each repeat: the stores take turns, run by run.
+    const one = new Map<BenchStore, CampaignRun[]>(storeNames.map((s) => [s, []]));
+    const two = new Map<BenchStore, CampaignRun[]>(storeNames.map((s) => [s, []]));
+    for (let i = 0; i < campaignRuns; i++) {
+      for (const store of storeNames) {
+        one.get(store)!.push(await runCampaign(store, opts.recipients, 1));
+        two.get(store)!.push(await runCampaign(store, opts.recipients, 2));
+      }
+    }
+    for (const store of storeNames) campaign[store] = { oneRenderWorker: summarize(one.get(store)!), twoRenderWorkers: summarize(two.get(store)!) };
+
+    for (const store of storeNames) memory[store] = { sizes: [] };
+    const bySize = new Map<BenchStore, CampaignRun[][]>(storeNames.map((s) => [s, []]));
+    for (const size of sizes) {
+      const runs = new Map<BenchStore, CampaignRun[]>(storeNames.map((s) => [s, size === opts.recipients ? [...one.get(s)!] : []]));
+      while (runs.get(storeNames[0]!)!.length < sizeRuns) {
+        for (const store of storeNames) runs.get(store)!.push(await runCampaign(store, size, SIZE_RENDER_WORKERS));
+      }
+      for (const store of storeNames) bySize.get(store)!.push(runs.get(store)!);
+    }
+    for (const store of storeNames) memory[store] = memorySection(bySize.get(store)!);
+
+    for (const store of storeNames) {
+      log(`audit on ${store}: ${auditEvents} events`);
+      audit[store] = await benchAudit(auditEvents, log, await stores.location(store));
+    }
+  } finally {
+    await stores.stop();
   }
 
-  const memory: MemoryFigure[] = [];
-  for (const size of sizes) {
-    const runs = size === opts.recipients ? [...one] : [];
-    while (runs.length < sizeRuns) runs.push(await runCampaign(size, SIZE_RENDER_WORKERS));
-    const peak = (role: ProcessFigure['role']) => Math.max(...runs.flatMap((run) => run.processes.filter((p) => p.role === role).map((p) => p.peakRssMb)));
-    const rates = runs.map((run) => run.dispatchesPerSecond);
-    memory.push({ recipients: size, renderWorkers: SIZE_RENDER_WORKERS, runs: runs.length, peakRssMb: { render: peak('render'), send: peak('send'), coordinator: peak('coordinator') }, dispatchesPerSecond: round(median(rates), 1), dispatchesPerSecondRuns: rates });
+  const targets: BenchResults['targets'] = { renderAtLeastAsFastAsTimesFloor: render.renderers.chancery.msPerDoc <= render.renderers.pdfkitTimes.msPerDoc };
+  for (const store of storeNames) {
+    const c = campaign[store]!;
+    const m = memory[store]!;
+    const large = m.sizes.find((f) => f.recipients === 10_000);
+    const at10k = [...(opts.recipients === 10_000 ? [c.oneRenderWorker.dispatchesPerSecond, c.twoRenderWorkers.dispatchesPerSecond] : []), ...(large ? [large.dispatchesPerSecond] : [])];
+    if (at10k.length > 0) {
+      const best = Math.max(...at10k);
+      (targets.dispatchesPerSecondAt10000 ??= {})[store] = best;
+      (targets.endToEnd250At10000 ??= {})[store] = best >= 250;
+    }
+    if (m.renderWorkerGrowth !== undefined && m.sendWorkerGrowth !== undefined) {
+      (targets.workerRssWithin20Percent ??= {})[store] = Math.abs(m.renderWorkerGrowth) <= 0.2 && Math.abs(m.sendWorkerGrowth) <= 0.2;
+    }
   }
-  const small = memory.find((m) => m.recipients === 1000);
-  const large = memory.find((m) => m.recipients === 10_000);
-  const renderWorkerGrowth = small && large ? round(large.peakRssMb.render / small.peakRssMb.render - 1, 3) : undefined;
-  const sendWorkerGrowth = small && large ? round(large.peakRssMb.send / small.peakRssMb.send - 1, 3) : undefined;
+  const compared = compareStores(memory);
+  if (compared) targets.postgresVsSqlite = compared;
 
-  log(`audit: ${auditEvents} events`);
-  const audit = await benchAudit(auditEvents, log);
-
-  const at10k = [...(opts.recipients === 10_000 ? [summarize(one), summarize(two)].map((s) => s.dispatchesPerSecond) : []), ...(large ? [large.dispatchesPerSecond] : [])];
-  const best10k = at10k.length > 0 ? Math.max(...at10k) : undefined;
   const cpu = os.cpus();
   const results: BenchResults = {
     date: new Date().toISOString(),
     machine: { cpus: cpu.length, model: cpu[0]?.model ?? 'unknown', memoryGb: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.platform()} ${os.release()}`, loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg().map((v) => round(v)) },
-    options: { recipients: opts.recipients, quick: opts.quick, runs: { render: renderRuns, campaign: campaignRuns }, sizes, auditEvents },
+    options: { recipients: opts.recipients, quick: opts.quick, runs: { render: renderRuns, campaign: campaignRuns }, sizes, auditEvents, stores: storeNames },
     render,
-    campaign: { oneRenderWorker: summarize(one), twoRenderWorkers: summarize(two) },
-    memory: { sizes: memory, ...(renderWorkerGrowth !== undefined ? { renderWorkerGrowth } : {}), ...(sendWorkerGrowth !== undefined ? { sendWorkerGrowth } : {}) },
+    campaign,
+    memory,
     audit,
-    targets: {
-      renderAtLeastAsFastAsTimesFloor: render.renderers.chancery.msPerDoc <= render.renderers.pdfkitTimes.msPerDoc,
-      ...(best10k !== undefined ? { dispatchesPerSecondAt10000: best10k, endToEnd250At10000: best10k >= 250 } : {}),
-      ...(renderWorkerGrowth !== undefined && sendWorkerGrowth !== undefined ? { workerRssWithin20Percent: Math.abs(renderWorkerGrowth) <= 0.2 && Math.abs(sendWorkerGrowth) <= 0.2 } : {}),
-    },
+    targets,
   };
   fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
   fs.writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
@@ -165,8 +260,7 @@ function table(rows: string[][]): string {
 /** The results as the table printed by `chancery bench`. */
 export function formatResults(r: BenchResults): string {
   const rr = r.render.renderers;
-  const c1 = r.campaign.oneRenderWorker;
-  const c2 = r.campaign.twoRenderWorkers;
+  const stores = r.options.stores;
   const out: string[] = [];
   out.push(`chancery bench — ${r.date.slice(0, 10)}, ${r.machine.cpus} cores (${r.machine.model}), Node ${r.machine.node}; load average ${r.machine.loadAverageAtStart.join(' ')} at start, ${r.machine.loadAverageAtEnd.join(' ')} at end`);
   out.push('');
@@ -185,33 +279,56 @@ export function formatResults(r: BenchResults): string {
   );
   out.push(`ratios: naive / Chancery ${r.render.ratios.naiveOverChancery}x, Times floor / Chancery ${r.render.ratios.timesOverChancery}x, naive / Times ${r.render.ratios.naiveOverTimes}x`);
   out.push('');
-  out.push(`Campaign end to end (enqueue, render, SMTP on loopback, record, audit), medians of ${c1.runs} run(s):`);
+  const campaigns = stores.map((store) => [store, r.campaign[store]!] as const);
+  out.push(`Campaign end to end (enqueue, render, SMTP on loopback, record, audit), the stores taking turns, medians of ${campaigns[0]?.[1].oneRenderWorker.runs ?? 0} run(s):`);
   out.push(
     table([
-      ['render workers', 'recipients', 'dispatches/s', 'seconds', 'p50 ms', 'p95 ms', 'render RSS MB', 'send RSS MB', 'coord. RSS MB', 'all accepted', 'audit ok'],
-      ...[c1, c2].map((c) => [String(c.renderWorkers), String(c.recipients), c.dispatchesPerSecond.toFixed(1), c.seconds.toFixed(1), String(c.latencyMs.p50), String(c.latencyMs.p95), String(c.peakRssMb.render), String(c.peakRssMb.send), String(c.peakRssMb.coordinator), c.allAccepted && c.duplicates === 0 ? 'yes' : 'NO', c.auditVerified ? 'yes' : 'NO']),
+      ['store', 'render workers', 'recipients', 'dispatches/s', 'seconds', 'p50 ms', 'p95 ms', 'render RSS MB', 'send RSS MB', 'coord. RSS MB', 'all accepted', 'audit ok'],
+      ...campaigns.flatMap(([store, sc]) =>
+        [sc.oneRenderWorker, sc.twoRenderWorkers].map((c) => [store, String(c.renderWorkers), String(c.recipients), c.dispatchesPerSecond.toFixed(1), c.seconds.toFixed(1), String(c.latencyMs.p50), String(c.latencyMs.p95), String(c.peakRssMb.render), String(c.peakRssMb.send), String(c.peakRssMb.coordinator), c.allAccepted && c.duplicates === 0 ? 'yes' : 'NO', c.auditVerified ? 'yes' : 'NO']),
+      ),
     ]),
   );
   out.push('');
-  out.push(`Campaign size (${r.memory.sizes[0]?.renderWorkers ?? SIZE_RENDER_WORKERS} render worker(s) and a send worker), ${r.memory.sizes[0]?.runs ?? 1} run(s) each: highest peak RSS MB, median dispatches/s:`);
+  const first = r.memory[stores[0]!]?.sizes[0];
+  out.push(`Campaign size (${first?.renderWorkers ?? SIZE_RENDER_WORKERS} render worker(s) and a send worker), ${first?.runs ?? 1} run(s) each: highest peak RSS MB, median dispatches/s:`);
   out.push(
     table([
-      ['recipients', 'render worker', 'send worker', 'coordinator', 'dispatches/s', 'each run'],
-      ...r.memory.sizes.map((m) => [String(m.recipients), String(m.peakRssMb.render), String(m.peakRssMb.send), String(m.peakRssMb.coordinator), m.dispatchesPerSecond.toFixed(1), m.dispatchesPerSecondRuns.map((v) => v.toFixed(1)).join(' ')]),
+      ['store', 'recipients', 'render worker', 'send worker', 'coordinator', 'dispatches/s', 'each run', 'all accepted'],
+      ...stores.flatMap((store) =>
+        r.memory[store]!.sizes.map((m) => [store, String(m.recipients), String(m.peakRssMb.render), String(m.peakRssMb.send), String(m.peakRssMb.coordinator), m.dispatchesPerSecond.toFixed(1), m.dispatchesPerSecondRuns.map((v) => v.toFixed(1)).join(' '), m.allAccepted ? 'yes' : 'NO']),
+      ),
     ]),
   );
-  if (r.memory.renderWorkerGrowth !== undefined) out.push(`render worker peak RSS, 10,000 vs 1,000 recipients: ${(r.memory.renderWorkerGrowth * 100).toFixed(1)}%`);
-  if (r.memory.sendWorkerGrowth !== undefined) out.push(`send worker peak RSS, 10,000 vs 1,000 recipients: ${(r.memory.sendWorkerGrowth * 100).toFixed(1)}%`);
+  for (const store of stores) {
+    const m = r.memory[store]!;
+    if (m.renderWorkerGrowth !== undefined) out.push(`${store}: render worker peak RSS, 10,000 vs 1,000 recipients: ${(m.renderWorkerGrowth * 100).toFixed(1)}%`);
+    if (m.sendWorkerGrowth !== undefined) out.push(`${store}: send worker peak RSS, 10,000 vs 1,000 recipients: ${(m.sendWorkerGrowth * 100).toFixed(1)}%`);
+  }
   out.push('');
-  if ('pending' in r.audit) out.push(`Audit export: ${r.audit.pending}`);
-  else {
-    out.push(`Audit export of ${r.audit.events.toLocaleString('en')} events (generated in ${r.audit.generateSeconds} s), each export in a fresh process:`);
-    out.push(table([['format', 'events/s', 'seconds', 'peak RSS MB', 'MB written'], ...r.audit.exports.map((e) => [e.format, String(e.eventsPerSecond), e.seconds.toFixed(2), String(e.peakRssMb), (e.bytes / 2 ** 20).toFixed(1)])]));
+  const audits = stores.map((store) => [store, r.audit[store]!] as const);
+  for (const [store, a] of audits) if ('pending' in a) out.push(`Audit export on ${store}: ${a.pending}`);
+  const done = audits.flatMap(([store, a]) => ('pending' in a ? [] : [[store, a] as const]));
+  if (done.length > 0) {
+    out.push(`Audit export of ${r.options.auditEvents.toLocaleString('en')} events, each export in a fresh process:`);
+    out.push(
+      table([
+        ['store', 'format', 'generated in s', 'events/s', 'seconds', 'peak RSS MB', 'MB written'],
+        ...done.flatMap(([store, a]) => a.exports.map((e) => [store, e.format, String(a.generateSeconds), String(e.eventsPerSecond), e.seconds.toFixed(2), String(e.peakRssMb), (e.bytes / 2 ** 20).toFixed(1)])),
+      ]),
+    );
   }
   out.push('');
   const t = r.targets;
+  const perStore = (v: Partial<Record<BenchStore, boolean>>, figures?: Partial<Record<BenchStore, number>>) =>
+    stores.map((s) => `${s} ${v[s] ? 'met' : 'NOT met'}${figures?.[s] !== undefined ? ` (${figures[s]}/s)` : ''}`).join(', ');
   out.push(`Targets: render at least as fast as the Times floor: ${t.renderAtLeastAsFastAsTimesFloor ? 'met' : 'NOT met'}`);
-  if (t.dispatchesPerSecondAt10000 !== undefined) out.push(`         250 dispatches/s at 10,000 recipients: ${t.endToEnd250At10000 ? 'met' : 'NOT met'} (${t.dispatchesPerSecondAt10000}/s)`);
-  if (t.workerRssWithin20Percent !== undefined) out.push(`         worker peak RSS within 20% from 1,000 to 10,000: ${t.workerRssWithin20Percent ? 'met' : 'NOT met'}`);
+  if (t.endToEnd250At10000) out.push(`         250 dispatches/s at 10,000 recipients: ${perStore(t.endToEnd250At10000, t.dispatchesPerSecondAt10000)}`);
+  if (t.workerRssWithin20Percent) out.push(`         worker peak RSS within 20% from 1,000 to 10,000: ${perStore(t.workerRssWithin20Percent)}`);
+  const pc = t.postgresVsSqlite;
+  if (pc) {
+    const verdict = pc.atLeast80Percent === undefined ? 'judged at 10,000 only' : pc.atLeast80Percent ? 'met' : 'NOT met';
+    out.push(`         PostgreSQL at least 80% of SQLite's dispatches/s at 10,000, all accepted once: ${verdict} (${pc.recipients.toLocaleString('en')} recipients: ${pc.postgres} / ${pc.sqlite} = ${(pc.ratio * 100).toFixed(1)}%, all accepted: ${pc.allAccepted ? 'yes' : 'NO'})`);
+  }
   return `${out.join('\n')}\n`;
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { formatResults, runBench } from '../bench/index.ts';
+import { BENCH_STORES, type BenchStore } from '../bench/stores.ts';
+import { loadConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
 import { action } from './run.ts';
 
@@ -9,7 +11,13 @@ function count(value: string | undefined, option: string, min = 1): number | und
   return Number(value);
 }
 
-/** `chancery bench [--recipients N] [--out FILE] [--quick]`: figures of this machine, table and JSON. */
+function storesOf(value: string): BenchStore[] {
+  if (value === 'both') return [...BENCH_STORES];
+  if ((BENCH_STORES as readonly string[]).includes(value)) return [value as BenchStore];
+  throw new UsageError(`--store: "${value}" is not sqlite, postgres or both`);
+}
+
+/** `chancery bench [--recipients N] [--out FILE] [--quick] [--store S]`: figures of this machine, table and JSON. */
 export function registerBenchCommands(program: Command): void {
   program
     .command('bench')
@@ -21,8 +29,9 @@ export function registerBenchCommands(program: Command): void {
     .option('--sizes <list>', 'campaign sizes for the memory figures, e.g. 1000,10000')
     .option('--audit-events <n>', 'events in the audit export benchmark (default 1,000,000; --quick 20,000)')
     .option('--profile <dir>', 'write V8 CPU profiles of the worker processes to this folder')
+    .option('--store <store>', 'store of the campaign and audit runs: sqlite, postgres (DATABASE_URL, else a private cluster) or both, taking turns', 'both')
     .action(
-      action(async (opts: { recipients: string; out: string; quick?: boolean; runs?: string; sizes?: string; auditEvents?: string; profile?: string }) => {
+      action(async (opts: { recipients: string; out: string; quick?: boolean; runs?: string; sizes?: string; auditEvents?: string; profile?: string; store: string }) => {
         const sizes = opts.sizes?.split(',').map((s) => count(s.trim(), '--sizes')!);
         const results = await runBench({
           recipients: count(opts.recipients, '--recipients')!,
@@ -32,6 +41,8 @@ export function registerBenchCommands(program: Command): void {
           sizes,
           auditEvents: count(opts.auditEvents, '--audit-events'),
           profileDir: opts.profile,
+          stores: storesOf(opts.store),
+          databaseUrl: loadConfig(process.env).DATABASE_URL,
           log: (line) => process.stderr.write(`${line}\n`),
         });
         process.stdout.write(formatResults(results));
