@@ -8,7 +8,7 @@ import { CHECKPOINT_JOB, CHECKPOINT_SCHEDULER_ID } from '../src/audit/checkpoint
 import { approveCampaign } from '../src/campaigns/approval.ts';
 import { createCampaign } from '../src/campaigns/create.ts';
 import { loadConfig } from '../src/config.ts';
-import { REMIND_QUEUE } from '../src/deadlines/jobs.ts';
+import { REMIND_QUEUE } from '../src/campaigns/reminder-jobs.ts';
 import { ensureRegistryLoaded } from '../src/registry/index.ts';
 import { openDb, type Db } from '../src/store/db.ts';
 import { appendEvent } from '../src/store/events.ts';

@@ -3,15 +3,16 @@ import { DelayedError, Worker } from 'bullmq';
 import { CHECKPOINT_JOB, installCheckpointScheduler, runScheduledCheckpoint } from '../src/audit/checkpoint-jobs.ts';
 import type { DispatchContext, OpenedContext } from '../src/campaigns/context.ts';
 import { storeClock, type Clock } from '../src/clock.ts';
-import { installSweepScheduler, openRemindQueue, REMIND_QUEUE, remindPayloadSchema, runReminderRound, sweepReminders } from '../src/deadlines/jobs.ts';
+import { installSweepScheduler, openRemindQueue, REMIND_QUEUE, remindPayloadSchema, sweepReminders } from '../src/campaigns/reminder-jobs.ts';
+import { runReminderRound } from '../src/deadlines/jobs.ts';
 import type { RedisHandle } from '../src/queue/redis.ts';
 import { startWorker } from './options.ts';
 import { startRenderWorker } from './render.ts';
 import { startSendWorker } from './send.ts';
 
 /**
- * Remind worker: binds the reminder round and the sweep (src/deadlines/jobs.ts) to the BullMQ
- * 'remind' queue, and installs the periodic sweep; also the daily audit checkpoint
+ * Remind worker: binds the reminder round (src/deadlines/jobs.ts) and the sweep
+ * (src/campaigns/reminder-jobs.ts) to the BullMQ 'remind' queue, and installs the periodic sweep; also the daily audit checkpoint
  * (src/audit/checkpoint-jobs.ts), which rides on this queue. A round is cheap (it creates reminder
  * dispatches and render jobs); the render and send workers do the letters.
  */

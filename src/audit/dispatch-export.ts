@@ -1,6 +1,6 @@
 import { storeClock, zonedDate } from '../clock.ts';
 import { loadConfig } from '../config.ts';
-import { isOverdue } from '../deadlines/followup.ts';
+import { isOverdue } from '../campaigns/followup.ts';
 import { InputError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import type { DispatchKind, DispatchState } from '../store/schema.ts';
@@ -10,7 +10,7 @@ import { checkExportOptions, EXPORT_BATCH, writeExport, type ExportOptions, type
  * `chancery audit export` (default): one row per dispatch — each note and each reminder — with
  * what was sent to whom and what came of it. Dispatches are read in keyset batches ordered by id;
  * for the notes of a batch, the reply on record and the reminders sent are read with one query
- * each (the same rules as `campaign status`, src/deadlines/followup.ts). Written by ./writer.ts
+ * each (the same rules as `campaign status`, src/campaigns/followup.ts). Written by ./writer.ts
  * (streamed, temporary file renamed at the end, formulas neutralised in CSV).
  *
  * The subject is the e-mail's as sent, from the dispatch's dispatch.sent event. Name, language and

@@ -1,7 +1,7 @@
 import type { Insertable } from 'kysely';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors.ts';
-import { dispatchIdFor, enqueueDispatches, type Queues } from '../queue/queues.ts';
+import { dispatchIdFor, type Queues } from '../queue/queues.ts';
 import { batches } from '../store/batches.ts';
 import type { Db } from '../store/db.ts';
 import { appendEvent, appendEvents, type EventInput } from '../store/events.ts';
@@ -10,9 +10,10 @@ import { nowIso, writeTx, type Trx } from '../store/tx.ts';
 import { checkApproval } from './approval.ts';
 import { loadConfig } from '../config.ts';
 import { storeClock } from '../clock.ts';
-import { campaignFollowUp, type FollowUp } from '../deadlines/followup.ts';
-import { openRemindQueue, sweepReminders } from '../deadlines/jobs.ts';
-import { cancelRemindersTx, rescheduleRemindersTx, scheduleRemindersTx } from '../deadlines/schedule.ts';
+import { enqueuePending } from './enqueue.ts';
+import { campaignFollowUp, type FollowUp } from './followup.ts';
+import { openRemindQueue, sweepReminders } from './reminder-jobs.ts';
+import { cancelRemindersTx, rescheduleRemindersTx, scheduleRemindersTx } from './reminder-schedule.ts';
 import { checkIsoDate, getCampaign, type Campaign } from './repo.ts';
 
 /**
@@ -78,7 +79,7 @@ export async function startSend(db: Db, cfg: Config, queues: Queues, id: string,
     created = rows.length;
     if (campaign.state === 'approved') {
       await setCampaignState(trx, campaign, 'sending', null, actor, 'campaign.send-started', { dispatches: existing.size + created });
-      // The reminder rounds (src/deadlines/schedule.ts), in the store with the send itself.
+      // The reminder rounds (./reminder-schedule.ts), in the store with the send itself.
       await scheduleRemindersTx(trx, cfg, campaign, clockNow, actor);
     } else {
       // Sent again while sending (after --detach, or after this command was interrupted): fresh
@@ -96,46 +97,6 @@ export async function startSend(db: Db, cfg: Config, queues: Queues, id: string,
     await remind.close();
   }
   return { campaign: await getCampaign(db, id), created, enqueued };
-}
-
-/**
- * Puts a job on the right queue for every dispatch not yet done: a render job for pending and
- * queued ones, a send job for rendered ones and ones left in 'sending' (the send step tells a
- * crash from a job still running). Job ids carry the campaign's enqueue round.
- */
-export async function enqueuePending(db: Db, queues: Queues, id: string, actor: string): Promise<number> {
-  const campaign = await getCampaign(db, id);
-  const rows = await db
-    .selectFrom('dispatches')
-    .select(['id', 'state'])
-    .where('campaign_id', '=', id)
-    .where('state', 'in', ['pending', 'queued', 'rendered', 'sending'])
-    .orderBy('recipient_id')
-    .execute();
-  const renderRows = rows.filter((r) => r.state === 'pending' || r.state === 'queued');
-  const toRender = renderRows.map((r) => ({ campaignId: id, dispatchId: r.id }));
-  const toSend = rows.filter((r) => r.state === 'rendered' || r.state === 'sending').map((r) => ({ campaignId: id, dispatchId: r.id }));
-  await enqueueDispatches(queues, 'render', toRender, campaign.enqueue_round);
-  await enqueueDispatches(queues, 'send', toSend, campaign.enqueue_round);
-  // Rows become 'queued' once their job is in Redis; a crash before this leaves them 'pending'
-  // and the next send/resume enqueues them again (same job ids, so no duplicate jobs).
-  const pending = renderRows.filter((r) => r.state === 'pending');
-  if (pending.length > 0) {
-    const at = nowIso();
-    await writeTx(db, async (trx) => {
-      const queued = new Set<string>();
-      for (const batch of batches(pending)) {
-        const ids = batch.map((p) => p.id);
-        const res = await trx.updateTable('dispatches').set({ state: 'queued', updated_at: at }).where('id', 'in', ids).where('state', '=', 'pending').returning('id').execute();
-        for (const r of res) queued.add(r.id);
-      }
-      await appendEvents(
-        trx,
-        pending.filter((p) => queued.has(p.id)).map((p) => ({ type: 'dispatch.queued', campaignId: id, dispatchId: p.id, actor, at, data: { round: campaign.enqueue_round } })),
-      );
-    });
-  }
-  return toRender.length + toSend.length;
 }
 
 /** Sets a campaign's state with its audit event, inside the caller's transaction. */
@@ -284,7 +245,7 @@ export type CampaignStatus = {
   counts: Record<DispatchState, number> & { total: number };
   dispatches: { recipient_id: string; kind: string; state: DispatchState; attempts: number; possible_duplicate: boolean; message_id: string | null; error: string | null; sent_at: string | null }[];
   testSends: number;
-  /** Replies, reminders and overdue per recipient (src/deadlines/followup.ts). */
+  /** Replies, reminders and overdue per recipient (./followup.ts). */
   followUp: FollowUp;
 };
 

@@ -9,7 +9,7 @@ import { appendEvent } from '../store/events.ts';
 import type { CampaignState, DispatchState } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
 import { loadTemplateVersions, type Template } from '../templates/index.ts';
-import { cancelReminderIfReplied, reminderDocumentInputs, reminderMail, REMINDER_CAMPAIGN_STATES } from '../deadlines/reminder.ts';
+import { cancelReminderIfReplied, reminderDocumentInputs, reminderMail, REMINDER_CAMPAIGN_STATES } from './reminder.ts';
 import type { ApprovalDetail } from './approval.ts';
 import type { DispatchContext, JobInfo } from './context.ts';
 import { pauseFromWorker } from './lifecycle.ts';
@@ -170,7 +170,7 @@ async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dis
   let templateId = campaign.template_id;
   let options = mergeOptionsOf(campaign);
   if (d.kind === 'reminder') {
-    // A reminder (src/deadlines/reminder.ts): today's addressee, the reminder template; none once a reply is on record.
+    // A reminder (./reminder.ts): today's addressee, the reminder template; none once a reply is on record.
     if (!REMINDER_CAMPAIGN_STATES.includes(campaign.state)) return { outcome: 'skipped-paused' };
     if (await cancelReminderIfReplied(ctx, d)) return { outcome: 'skipped-done' };
     ({ recipient, template, templateId, options } = await reminderDocumentInputs(ctx.cfg, ctx.db, campaign, d));

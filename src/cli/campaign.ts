@@ -22,7 +22,7 @@ import { withDb as withStore } from './store.ts';
 /** Every command here needs the recipients: load the shipped registry into an empty store. */
 const withDb = <T>(fn: Parameters<typeof withStore<T>>[0]) => withStore(fn, { registry: true });
 import { storeClock } from '../clock.ts';
-import { followUpLine, overdueRecipients } from '../deadlines/followup.ts';
+import { followUpLine, overdueRecipients } from '../campaigns/followup.ts';
 import { listReminderRounds } from '../deadlines/jobs.ts';
 
 /** `chancery campaign ...`: create, preflight, approve, send, status, pause, resume, cancel, retry, test-send, pdfs, set-reply-by. */
@@ -313,7 +313,7 @@ function printStatus(s: CampaignStatus): void {
     const flags = [d.possible_duplicate ? 'POSSIBLE DUPLICATE' : '', d.attempts > 1 ? `${d.attempts} attempts` : '', d.error && d.state !== 'sent' ? d.error : ''].filter(Boolean).join('; ');
     out(`${d.recipient_id.padEnd(12)} ${d.kind.padEnd(8)} ${d.state.padEnd(9)} ${d.message_id ?? ''}${flags ? `  ${flags}` : ''}`);
   }
-  // Replies, reminders, overdue (src/deadlines/followup.ts).
+  // Replies, reminders, overdue (src/campaigns/followup.ts).
   const f = s.followUp;
   out(`follow-up on ${f.today}: ${f.counts.sent} sent, ${f.counts.replied} replied, ${f.counts.reminded} reminded, ${f.counts.overdue} overdue (reply by ${f.reply_by})`);
   for (const r of f.rounds) out(`reminder ${r.key.padEnd(4)} due ${r.due_on}  ${r.state}${r.state_reason ? ` (${r.state_reason})` : ''}${r.result ? `  ${r.result}` : ''}`);

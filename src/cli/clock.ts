@@ -4,7 +4,7 @@ import { defaultActor } from '../campaigns/repo.ts';
 import { clockState, formatZoned, parseInstant, resetClock } from '../clock.ts';
 import { loadConfig } from '../config.ts';
 import { advanceClock, driveClock } from '../deadlines/drive.ts';
-import type { SweepReport } from '../deadlines/jobs.ts';
+import type { SweepReport } from '../campaigns/reminder-jobs.ts';
 import { openStore } from '../store/db.ts';
 import { action } from './run.ts';
 

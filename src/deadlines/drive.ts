@@ -1,6 +1,6 @@
 import type { OpenedContext } from '../campaigns/context.ts';
 import { clockState, parseDuration, setClock, storeClock, type ClockState } from '../clock.ts';
-import { openRemindQueue, sweepReminders, type SweepReport } from './jobs.ts';
+import { openRemindQueue, sweepReminders, type SweepReport } from '../campaigns/reminder-jobs.ts';
 
 /**
  * Driving the business clock (tests, demo, `chancery clock set|advance`): set the clock in the

@@ -11,7 +11,7 @@ import type { Db } from '../store/db.ts';
 import { appendEvent } from '../store/events.ts';
 import type { IngestedEmailsTable } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
-import { currentReply } from './reminder.ts';
+import { currentReply } from '../campaigns/reminder.ts';
 import { noteDispatchOf, recordReplyCore, removeCreated, replyDir, storeBytes, type RecordedReply, type StoredFile } from './replies.ts';
 
 /**

@@ -12,7 +12,7 @@ import type { Db } from '../store/db.ts';
 import { appendEvent } from '../store/events.ts';
 import { REPLY_CHANNELS, type RepliesTable, type ReplyChannel } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
-import { cancelOpenRemindersTx, currentReply } from './reminder.ts';
+import { cancelOpenRemindersTx, currentReply } from '../campaigns/reminder.ts';
 
 /**
  * Replies on record. One current reply per note dispatch; `--replace` keeps the old row and

@@ -4,11 +4,10 @@ import { z } from 'zod';
 import { campaignStatus } from '../campaigns/lifecycle.ts';
 import { getCampaign } from '../campaigns/repo.ts';
 import { getRecipient, recipientSchema } from '../registry/index.ts';
-import { campaignIdSchema, recipientIdSchema } from './pages.ts';
 import { allRecipients, editRecipient, importRegistryBytes, recipientFields, searchRecipients } from './registry-web.ts';
 import { permissionsOf } from './roles.ts';
 import { doRecordReply, followUp, REPLY_CHANNELS } from './replies-web.ts';
-import type { WebApp } from './server.ts';
+import { campaignIdSchema, recipientIdSchema, type WebApp } from './http.ts';
 import {
   doApprove,
   doCancel,

@@ -9,7 +9,7 @@ import { getRecipient, registryFormatOf } from '../registry/index.ts';
 import { doAssign, doRecordReply, followUp, REPLY_CHANNELS, unmatchedEmails } from './replies-web.ts';
 import { allRecipients, editRecipient, importRegistryBytes, recipientFields, searchRecipients } from './registry-web.ts';
 import { can } from './roles.ts';
-import { FLASH_COOKIE, pageData, SESSION_COOKIE, setFlash, type WebApp } from './server.ts';
+import { campaignIdSchema, FLASH_COOKIE, pageData, recipientIdSchema, SESSION_COOKIE, setFlash, type WebApp } from './http.ts';
 import {
   campaignRows,
   doApprove,
@@ -38,8 +38,6 @@ import { addUser, authenticate, createSession, deleteSession, listUsers, ROLES, 
 
 /** The HTML pages. Each action is a form POST answered by a redirect (success or a refusal in words). */
 
-export const campaignIdSchema = z.string().regex(/^c[0-9a-z]{1,40}$/, 'is not a campaign id');
-export const recipientIdSchema = z.string().min(1).max(80);
 const csrfField = { _csrf: z.string().optional() };
 
 function me(req: FastifyRequest): User {

@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { openRemindQueue } from '../deadlines/jobs.ts';
+import { openRemindQueue } from '../campaigns/reminder-jobs.ts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { can } from './roles.ts';
 import type { WebRuntime } from './context.ts';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { storeClock } from '../clock.ts';
-import { campaignFollowUp, type FollowUp, type RecipientFollowUp } from '../deadlines/followup.ts';
+import { campaignFollowUp, type FollowUp, type RecipientFollowUp } from '../campaigns/followup.ts';
 import { assignReply, listUnmatched } from '../deadlines/ingest.ts';
 import { recordReply, type RecordedReply } from '../deadlines/replies.ts';
 import { InputError } from '../errors.ts';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
@@ -16,10 +16,13 @@ import { registerApiRoutes } from './api.ts';
 import type { WebRuntime } from './context.ts';
 import { registerPageRoutes } from './pages.ts';
 import { QUEUES_PATH, registerQueueDashboard } from './queues.ts';
-import { permissionsOf } from './roles.ts';
 import { HttpError } from './service.ts';
-import { sessionUser, type User } from './users.ts';
-import { loadViews, type Views } from './views.ts';
+import { isApi, pageData, SESSION_COOKIE, type RouteEntry, type WebApp } from './http.ts';
+import { sessionUser } from './users.ts';
+import { loadViews } from './views.ts';
+
+// The console's entry point; tests and `serve` import WebApp from here.
+export type { WebApp } from './http.ts';
 
 /**
  * The web console: Fastify with zod schemas (validation, serialization, OpenAPI), server-side
@@ -33,19 +36,6 @@ import { loadViews, type Views } from './views.ts';
  *   bound to the session (@fastify/csrf-protection, signed secret cookie);
  * - sign-in is rate-limited per address; roles are checked in service.ts before any operation.
  */
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    auth: { user: User; sessionId: string } | null;
-  }
-  interface FastifyContextConfig {
-    /** Reachable without signing in (login page, static assets). */
-    public?: boolean;
-  }
-}
-
-export const SESSION_COOKIE = 'chancery_session';
-export const FLASH_COOKIE = 'chancery_flash';
 
 export type WebServerOptions = {
   runtime: WebRuntime;
@@ -103,40 +93,7 @@ function errorName(status: number): string {
   return (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z]+/g, '-');
 }
 
-export type WebApp = FastifyInstance & { views: Views; runtime: WebRuntime; routeList: RouteEntry[] };
-
-/** Every route the server has (plugins' included), for the security tests and a route overview. */
-export type RouteEntry = { method: string; url: string; public: boolean };
-
 const PUBLIC_DIR = path.join(import.meta.dirname, 'public');
-
-export function isApi(req: FastifyRequest): boolean {
-  return req.url === '/api' || req.url.startsWith('/api/');
-}
-
-/** Data every page needs: who is signed in, what they may do, a CSRF token for its forms. */
-export function pageData(req: FastifyRequest, reply: FastifyReply): Record<string, unknown> {
-  const auth = req.auth;
-  const csrf = reply.generateCsrf({ userInfo: auth?.sessionId ?? 'anonymous' } as Parameters<FastifyReply['generateCsrf']>[0]);
-  let flash: unknown;
-  const raw = req.cookies[FLASH_COOKIE];
-  if (raw) {
-    const un = reply.unsignCookie(raw);
-    if (un.valid && un.value) {
-      try {
-        flash = JSON.parse(un.value);
-      } catch {
-        flash = undefined;
-      }
-    }
-    reply.clearCookie(FLASH_COOKIE, { path: '/' });
-  }
-  return { user: auth?.user, can: auth ? permissionsOf(auth.user.role) : {}, csrf, flash };
-}
-
-export function setFlash(reply: FastifyReply, kind: 'ok' | 'error', text: string): void {
-  reply.setCookie(FLASH_COOKIE, JSON.stringify({ kind, text: text.slice(0, 1000) }), { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto', signed: true, maxAge: 60 });
-}
 
 function statusOf(err: unknown): number {
   if (err instanceof HttpError) return err.statusCode;

@@ -95,7 +95,7 @@ export type RecipientRow = {
 
 export const ROW_FILTERS = ['all', 'not-replied', 'overdue', 'failed', 'not-sent'] as const;
 
-/** What campaignRows needs from the follow-up (src/deadlines/followup.ts). */
+/** What campaignRows needs from the follow-up (src/campaigns/followup.ts). */
 export type FollowUpOf = Map<string, { replied: { on: string; channel: string; their_reference: string | null } | null; reminders: { state: string; date: string | null }[]; overdue: boolean }>;
 export type RowFilter = (typeof ROW_FILTERS)[number];
 

@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
-import type { DispatchContext } from '../campaigns/context.ts';
-import { noteMessage } from '../campaigns/message.ts';
-import type { Campaign, Dispatch } from '../campaigns/repo.ts';
+import type { DispatchContext } from './context.ts';
+import { noteMessage } from './message.ts';
+import type { Campaign, Dispatch } from './repo.ts';
 import { attachmentFileName, type OutgoingMessage } from '../mail/index.ts';
 import { chooseVersion, formatDate, type MergeOptions } from '../merge/index.ts';
 import { getRecipient, type Recipient } from '../registry/index.ts';

@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { Campaign } from '../campaigns/repo.ts';
+import type { Campaign } from './repo.ts';
 import { addDays, zonedInstant } from '../clock.ts';
 import { appendEvent } from '../store/events.ts';
 import type { RemindersTable } from '../store/schema.ts';

@@ -1,8 +1,8 @@
 import type { Config } from '../config.ts';
-import { getCampaign } from '../campaigns/repo.ts';
+import { getCampaign } from './repo.ts';
 import { zonedDate, type Clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
-import type { ReminderRow } from './schedule.ts';
+import type { ReminderRow } from './reminder-schedule.ts';
 
 /**
  * Who has replied, who was reminded, who is overdue: per recipient of a campaign, from the store,
