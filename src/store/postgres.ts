@@ -79,6 +79,8 @@ const CONNECTION_LOST_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNREFUSED'
 export function isConnectionLoss(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
+  // The SMTP client's errors (nodemailer: command, responseCode) share socket codes: not the store's.
+  if ('command' in e || 'responseCode' in e) return false;
   const code = typeof e.code === 'string' ? e.code : '';
   if (CONNECTION_LOST_CODES.has(code) || code.startsWith('08')) return true;
   return /Connection terminated|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(String(e.message ?? ''));
