@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 const BOTH_ENGINES = [
   'test/registry.test.ts',
   'test/dispatch.test.ts',
+  'test/dispatch-race.test.ts',
   'test/deadlines.test.ts',
   'test/audit.test.ts',
   'test/audit-dispatch.test.ts',

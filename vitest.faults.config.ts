@@ -1,5 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
+/** The fault tests that run on both engines (test/helpers/engines.ts); the others use SQLite. */
+const BOTH_ENGINES = ['test/faults/crash.test.ts'];
+/** PostgreSQL only (its server restarted under the workers). */
+const POSTGRES_ONLY = ['test/faults/postgres.test.ts'];
+
 /**
  * The fault suite (`npm run test:faults`): workers killed, Redis and SMTP down, the store
  * interrupted. Long-running, so kept out of `npx vitest run`; files run one at a time since
@@ -7,10 +12,13 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    include: ['test/faults/**/*.test.ts'],
     testTimeout: 480_000,
     hookTimeout: 120_000,
     fileParallelism: false,
     maxWorkers: 1,
+    projects: [
+      { extends: true, test: { name: 'sqlite', include: ['test/faults/**/*.test.ts'], exclude: POSTGRES_ONLY } },
+      { extends: true, test: { name: 'postgres', include: [...BOTH_ENGINES, ...POSTGRES_ONLY], env: { CHANCERY_TEST_ENGINE: 'postgres' }, setupFiles: ['test/helpers/postgres-setup.ts'] } },
+    ],
   },
 });

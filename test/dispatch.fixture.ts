@@ -63,7 +63,7 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv, args: string[] 
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await until(() => /ready:/.test(out) || child.exitCode !== null, 30_000, () => `worker did not start: ${out}`);
+  await until(() => /ready:/.test(out) || child.exitCode !== null, 90_000, () => `worker did not start: ${out}`);
   if (child.exitCode !== null) throw new Error(`worker exited: ${out}`);
   return { child, output: () => out, exited };
 }

@@ -36,6 +36,10 @@ export function postgresDialect(url: string): { dialect: PostgresDialect; pool: 
   // An idle connection dropped by the server (restart, failover) must not end the process: the
   // next query takes a fresh connection and reports its own error if the server is still gone.
   pool.on('error', () => undefined);
+  // The same for a connection lost while checked out between two statements (a transaction
+  // waiting on the write lock or on its caller): pg emits 'error' on the client, which with no
+  // listener ends the process; the statement in flight, or the next one, fails on its own.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return { dialect: new PostgresDialect({ pool }), pool };
 }
 
@@ -62,4 +66,22 @@ export function postgresOpenError(err: unknown, url: string): InfrastructureErro
 export function redact(text: string, password: string): string {
   if (!password) return text;
   return text.split(password).join('***').split(encodeURIComponent(password)).join('***');
+}
+
+/**
+ * SQLSTATE classes and driver errors that mean the connection to the server was lost or refused
+ * (a restart, a failover, a network cut), not that the statement was wrong: 08 connection
+ * exception, 57P01-57P03 the server shutting down or starting up, and the socket errors.
+ */
+const CONNECTION_LOST_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** Whether `err` says the PostgreSQL server is out of reach (so the work should wait and be retried). */
+export function isConnectionLoss(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  // The SMTP client's errors (nodemailer: command, responseCode) share socket codes: not the store's.
+  if ('command' in e || 'responseCode' in e) return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (CONNECTION_LOST_CODES.has(code) || code.startsWith('08')) return true;
+  return /Connection terminated|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery mode)|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(String(e.message ?? ''));
 }

@@ -6,6 +6,7 @@ import { createCampaign } from '../../src/campaigns/create.ts';
 import { startSend } from '../../src/campaigns/lifecycle.ts';
 import { progressOf } from '../../workers/run.ts';
 import { startWorkerProcess, until } from '../dispatch.fixture.ts';
+import { freshStoreEnv, TEST_ENGINE } from '../helpers/engines.ts';
 import { startRedisServer, type TestRedis } from '../helpers/redis.ts';
 import { outcome, faultEnv, writeReport, type FaultEnv } from './env.ts';
 import { startFaultSmtp, type FaultSmtp } from './fault-smtp.ts';
@@ -15,6 +16,7 @@ import { startFaultSmtp, type FaultSmtp } from './fault-smtp.ts';
  * times), each restarted. The SMTP server waits 250-750 ms between taking a message and
  * answering 250, so many kills land after the server took a message and before the store
  * recorded it: those must come back as resends under the same Message-ID, flagged.
+ * Runs on both engines (vitest.faults.config.ts: projects sqlite and postgres).
  */
 
 const RECIPIENTS = 1000;
@@ -43,7 +45,7 @@ const live: (Worker | undefined)[] = [undefined, undefined];
 beforeAll(async () => {
   redis = await startRedisServer();
   smtp = await startFaultSmtp({ lanes: 2 });
-  t = faultEnv({ redisUrl: redis.url, recipients: RECIPIENTS });
+  t = faultEnv({ redisUrl: redis.url, recipients: RECIPIENTS, extra: await freshStoreEnv() });
   opened = await openDispatchContext(t.cfg, { actor: 'test', log: () => {} });
 });
 afterAll(async () => {
@@ -135,7 +137,7 @@ describe('worker processes killed with SIGKILL during a 1,000-recipient campaign
       killPhaseSeconds: Math.round(killPhaseMs / 1000),
       totalSeconds: Math.round((Date.now() - begin) / 1000),
     };
-    writeReport('crash', report);
+    writeReport(TEST_ENGINE === 'sqlite' ? 'crash' : `crash-${TEST_ENGINE}`, report);
 
     expect(kills).toBeGreaterThanOrEqual(MIN_KILLS);
     expect(killsInWindow).toBeGreaterThan(0);
