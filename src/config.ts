@@ -73,7 +73,21 @@ const envSchema = z.object({
    * memory does not grow with the size of the campaign; 0 leaves it to V8.
    */
   WORKER_MEMORY_HEADROOM: z.coerce.number().min(0).max(10).default(0.1),
+  /** Log level of the one logger (src/ops/log.ts): trace, debug, info, warn, error. */
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Log lines: JSON; `pretty`: readable text; `auto`: readable on a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /** While a part (Redis, SMTP, the store) stays unreachable, one log line this often (ms). */
+  LOG_OUTAGE_EVERY_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * On SIGTERM/SIGINT, how long jobs in hand may take to finish before they are released
+   * (a send cut short is resumed as after a crash, flagged); the whole stop stays under 10 s.
+   */
+  STOP_GRACE_MS: z.coerce.number().int().min(0).max(6_000).default(5_000),
 });
+
+/** The logging settings alone, read when the logger is made (before any command loads the rest). */
+export const logSettingsSchema = envSchema.pick({ LOG_LEVEL: true, LOG_FORMAT: true, LOG_OUTAGE_EVERY_MS: true });
 
 export type Config = z.infer<typeof envSchema> & {
   paths: { home: string; db: string; redis: string; outbox: string; documents: string; templates: string };

@@ -111,11 +111,11 @@ function concrete(url: string): string {
 }
 
 describe('web console security', () => {
-  it('refuses every page and API route to an anonymous request (only the sign-in page and assets are public)', async () => {
+  it('refuses every page and API route to an anonymous request (only the sign-in page, assets and health checks are public)', async () => {
     const routes = app.routeList.filter((r) => r.method !== 'OPTIONS');
     expect(routes.length).toBeGreaterThan(40);
     const pub = [...new Set(routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`))].sort();
-    expect(pub).toEqual(['GET /assets/app.js', 'GET /assets/style.css', 'GET /login', 'HEAD /assets/app.js', 'HEAD /assets/style.css', 'HEAD /login', 'POST /login']);
+    expect(pub).toEqual(['GET /assets/app.js', 'GET /assets/style.css', 'GET /healthz', 'GET /login', 'GET /readyz', 'HEAD /assets/app.js', 'HEAD /assets/style.css', 'HEAD /healthz', 'HEAD /login', 'HEAD /readyz', 'POST /login']);
     for (const r of routes.filter((x) => !x.public)) {
       const url = concrete(r.url);
       const res = await app.inject({ method: r.method as 'GET', url, ...(r.method === 'POST' || r.method === 'PUT' ? { payload: {} } : {}) });

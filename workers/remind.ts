@@ -4,6 +4,7 @@ import type { DispatchContext, OpenedContext } from '../src/campaigns/context.ts
 import { storeClock, type Clock } from '../src/clock.ts';
 import { installSweepScheduler, openRemindQueue, REMIND_QUEUE, remindPayloadSchema, runReminderRound, sweepReminders } from '../src/deadlines/jobs.ts';
 import type { RedisHandle } from '../src/queue/redis.ts';
+import { part } from '../src/ops/outage.ts';
 import { startWorker } from './options.ts';
 import { startRenderWorker } from './render.ts';
 import { startSendWorker } from './send.ts';
@@ -33,12 +34,11 @@ export function startRemindWorker(ctx: DispatchContext, redis: RedisHandle, opts
     },
     { concurrency: 1 },
   );
-  worker.on('error', (err) => ctx.log(`remind worker: ${err.message}`));
   worker.on('failed', (job, err) => ctx.log(`remind ${job?.id}: ${err.message}`));
   worker.on('closed', () => void queue.close().catch(() => undefined));
   void installSweepScheduler(ctx.cfg, queue)
     .then(() => sweepReminders(ctx, queue, clock))
-    .catch((err: unknown) => ctx.log(`remind worker: sweep: ${err instanceof Error ? err.message : String(err)}`));
+    .catch((err: unknown) => part('redis').report(err, { count: false }));
   return worker;
 }
 

@@ -20,6 +20,5 @@ export function startRenderWorker(ctx: DispatchContext, redis: RedisHandle, opts
   worker.on('failed', (job, err) => {
     if (job?.finishedOn) void giveUpDispatch(ctx, job.data, err.message, 'render').catch((e) => ctx.log(`render ${job.id}: ${String(e)}`));
   });
-  worker.on('error', (err) => ctx.log(`render worker: ${err.message}`));
   return worker;
 }

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
-import { openDispatchContext } from '../src/campaigns/context.ts';
+import type { Logger } from 'pino';
+import { openDispatchContext, readinessChecks } from '../src/campaigns/context.ts';
 import { workerActor } from '../src/campaigns/repo.ts';
 import { loadConfig } from '../src/config.ts';
 import { InfrastructureError, UsageError } from '../src/errors.ts';
@@ -9,6 +10,11 @@ import { startRenderWorker } from './render.ts';
 import { startSendWorker } from './send.ts';
 import { startRemindWorker } from './remind.ts';
 import { keepMemoryFlat } from './memory.ts';
+import { stopWorkers } from './options.ts';
+import { startHealthServer } from '../src/ops/health.ts';
+import { componentLogger } from '../src/ops/log.ts';
+import { part } from '../src/ops/outage.ts';
+import { onStopSignal, stopAndExit } from '../src/ops/stop.ts';
 
 export const WORKER_QUEUES = ['render', 'send', 'remind'] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
@@ -21,14 +27,18 @@ export function parseQueues(value: string): WorkerQueue[] {
 }
 
 /**
- * A worker process (`chancery worker`): opens the store, Redis and the
- * mailer, starts the chosen workers, and on SIGTERM/SIGINT closes them (jobs in hand finish;
- * BullMQ hands back what it had not started), closes the SMTP pool and exits.
+ * A worker process (`chancery worker`): opens the store, Redis and the mailer, starts the chosen
+ * workers, and on SIGTERM/SIGINT stops in bounded time whatever is down (stopWorkers: no new
+ * job, jobs in hand finish or are released), closes the connections and exits 0.
+ * healthPort: /healthz and /readyz on that port (src/ops/health.ts).
  */
-export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrency?: number }): Promise<void> {
+export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrency?: number; healthPort?: number; healthHost?: string }): Promise<never> {
   const cfg = loadConfig();
+  const log = componentLogger('worker');
+  const stop = onStopSignal(log);
   const actor = workerActor();
-  const opened = await openWaitingForRedis(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor });
+  const opened = await openWaitingForRedis(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor }, log, stop.signal);
+  if (!opened) return stopAndExit(log, []);
   const { ctx, redis } = opened;
   const workers: Worker[] = [];
   const niced = opts.queues.every((q) => q === 'render') ? lowerPriority(cfg.RENDER_WORKER_NICE) : 0;
@@ -36,24 +46,21 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
   if (opts.queues.includes('send')) workers.push(startSendWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.SEND_CONCURRENCY }));
   if (opts.queues.includes('remind')) workers.push(startRemindWorker(ctx, redis));
   keepMemoryFlat(workers, { headroom: cfg.WORKER_MEMORY_HEADROOM });
-  await Promise.all(workers.map((w) => w.waitUntilReady()));
-  const desc = workers.map((w) => `${w.name} (concurrency ${w.concurrency})`).join(', ');
-  process.stdout.write(`chancery worker ${process.pid} ready: ${desc}; redis ${redis.managed ? 'managed' : 'given'}; mail ${ctx.mailer?.kind ?? 'none'}${niced ? `; nice ${niced}` : ''}\n`);
-
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      process.stdout.write(`chancery worker ${process.pid}: ${signal}, finishing jobs in hand\n`);
-      void Promise.allSettled(workers.map((w) => w.close()))
-        .then(() => opened.close())
-        .finally(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  process.stdout.write(`chancery worker ${process.pid}: stopped\n`);
+  const health = opts.healthPort !== undefined ? await startHealthServer(opts.healthPort, opts.healthHost ?? '127.0.0.1', readinessChecks({ cfg, db: ctx.db, redis })) : undefined;
+  await Promise.race([Promise.all(workers.map((w) => w.waitUntilReady())), stop.received]);
+  if (!stop.signal.aborted) {
+    const desc = workers.map((w) => `${w.name} (concurrency ${w.concurrency})`).join(', ');
+    log.info(
+      { queues: opts.queues, redis: redis.managed ? 'managed' : 'given', mail: ctx.mailer?.kind ?? 'none', ...(health ? { health_port: health.port } : {}) },
+      `chancery worker ${process.pid} ready: ${desc}; redis ${redis.managed ? 'managed' : 'given'}; mail ${ctx.mailer?.kind ?? 'none'}${niced ? `; nice ${niced}` : ''}${health ? `; health on ${opts.healthHost ?? '127.0.0.1'}:${health.port}` : ''}`,
+    );
+  }
+  await stop.received;
+  return stopAndExit(log, [
+    { name: 'workers', run: () => stopWorkers(workers, { graceMs: cfg.STOP_GRACE_MS, log }), ms: cfg.STOP_GRACE_MS + 3_500 },
+    { name: 'health server', run: async () => health?.close() },
+    { name: 'store, queues and mail', run: () => opened.close() },
+  ]);
 }
 
 /** Lowers this process's CPU priority by `by` (RENDER_WORKER_NICE); returns its nice value after. */
@@ -68,16 +75,18 @@ function lowerPriority(by: number): number {
  * A worker started while the given Redis (REDIS_URL) is away waits for it, as a running worker
  * does, instead of exiting (producers on the command line fail fast with exit 3 instead).
  */
-async function openWaitingForRedis(cfg: ReturnType<typeof loadConfig>, opts: Parameters<typeof openDispatchContext>[1]) {
-  for (let attempt = 1; ; attempt++) {
+async function openWaitingForRedis(cfg: ReturnType<typeof loadConfig>, opts: Parameters<typeof openDispatchContext>[1], log: Logger, stopping: AbortSignal) {
+  for (let attempt = 1; !stopping.aborted; attempt++) {
     try {
       return await openDispatchContext(cfg, opts);
     } catch (err) {
       if (!(err instanceof InfrastructureError) || !cfg.REDIS_URL || !/unreachable/.test(err.message)) throw err;
-      if (attempt === 1) process.stderr.write(`chancery worker ${process.pid}: ${err.message}; waiting for Redis\n`);
-      await sleep(Math.min(500 * attempt, 5_000));
+      part('redis').report(err);
+      if (attempt === 1) log.info(`chancery worker ${process.pid}: waiting for Redis`);
+      await sleep(Math.min(500 * attempt, 5_000), undefined, { signal: stopping }).catch(() => undefined);
     }
   }
+  return undefined;
 }
 
 export type RunProgress = { total: number; sent: number; failed: number; cancelled: number; open: number; campaignState: string; reason: string | null };
@@ -109,7 +118,9 @@ export async function runUntilDone(
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
     }
   } finally {
-    await Promise.allSettled(workers.map((w) => w.close()));
+    // Stopped by a signal: bounded, whatever is down; otherwise every job has ended already.
+    if (opts.signal?.aborted) await stopWorkers(workers, { graceMs: ctx.cfg.STOP_GRACE_MS, log: componentLogger('send') });
+    else await Promise.allSettled(workers.map((w) => w.close()));
   }
 }
 

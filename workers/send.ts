@@ -1,4 +1,4 @@
-import { DelayedError, Worker } from 'bullmq';
+import { DelayedError, WaitingError, Worker } from 'bullmq';
 import type { DispatchContext } from '../src/campaigns/context.ts';
 import { giveUpDispatch, processSend } from '../src/campaigns/process.ts';
 import { campaignRateDelay } from '../src/campaigns/rate.ts';
@@ -16,14 +16,21 @@ export function startSendWorker(ctx: DispatchContext, redis: RedisHandle, opts: 
     ctx,
     redis,
     QUEUE_NAMES.send,
-    async (job, token) => {
+    async (job, token, signal) => {
       const payload = sendPayloadSchema.parse(job.data);
       const wait = await campaignRateDelay(ctx, payload.campaignId);
       if (wait > 0 && token) {
         await job.moveToDelayed(Date.now() + wait, token);
         throw new DelayedError();
       }
-      return processSend(ctx, payload, { id: job.id!, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 });
+      const outcome = await processSend(ctx, payload, { id: job.id!, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1, signal });
+      if (outcome === 'released') {
+        // Back to the queue at once, no attempt spent; with Redis away it stays active until the
+        // stalled-job check hands it back. Either way the next attempt resends it flagged.
+        if (token) await job.moveToWait(token).catch(() => undefined);
+        throw new WaitingError();
+      }
+      return outcome;
     },
     {
       concurrency: opts.concurrency ?? ctx.cfg.SEND_CONCURRENCY,
@@ -33,6 +40,5 @@ export function startSendWorker(ctx: DispatchContext, redis: RedisHandle, opts: 
   worker.on('failed', (job, err) => {
     if (job?.finishedOn) void giveUpDispatch(ctx, job.data, err.message, 'send').catch((e) => ctx.log(`send ${job.id}: ${String(e)}`));
   });
-  worker.on('error', (err) => ctx.log(`send worker: ${err.message}`));
   return worker;
 }

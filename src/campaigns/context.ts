@@ -2,11 +2,14 @@ import type { Config } from '../config.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { Db } from '../store/db.ts';
-import { createMailer } from '../mail/index.ts';
+import { sql } from 'kysely';
+import { createMailer, probeSmtp } from '../mail/index.ts';
+import type { Check } from '../ops/health.ts';
 import { ensureRegistryLoaded } from '../registry/index.ts';
 import { openQueues } from '../queue/queues.ts';
-import { ensureRedis, type RedisHandle } from '../queue/redis.ts';
+import { ensureRedis, pingRedis, type RedisHandle } from '../queue/redis.ts';
 import { openDb } from '../store/db.ts';
+import { logger } from '../ops/log.ts';
 
 /** What the render and send steps need; built once per process (CLI or worker). */
 export type DispatchContext = {
@@ -20,8 +23,11 @@ export type DispatchContext = {
   log: (line: string) => void;
 };
 
-/** The BullMQ job facts a step needs: its id and where it stands in its attempts. */
-export type JobInfo = { id: string; attemptsMade: number; attempts: number };
+/**
+ * The BullMQ job facts a step needs: its id, where it stands in its attempts, and the signal
+ * BullMQ aborts when the process stops and gives up waiting for the job (a send then lets go).
+ */
+export type JobInfo = { id: string; attemptsMade: number; attempts: number; signal?: AbortSignal };
 
 export type OpenedContext = { ctx: DispatchContext; redis: RedisHandle; close(): Promise<void> };
 
@@ -39,7 +45,7 @@ export async function openDispatchContext(
     const redis = await ensureRedis(cfg);
     const queues = openQueues(cfg, redis, { forWorker: opts.forWorker });
     const mailer = opts.mailer ? createMailer(cfg) : undefined;
-    const ctx: DispatchContext = { cfg, db, queues, mailer, actor: opts.actor, log: opts.log ?? ((line) => process.stderr.write(`${line}\n`)) };
+    const ctx: DispatchContext = { cfg, db, queues, mailer, actor: opts.actor, log: opts.log ?? ((line) => logger.info(line)) };
     return {
       ctx,
       redis,
@@ -53,4 +59,19 @@ export async function openDispatchContext(
     await db.destroy();
     throw err;
   }
+}
+
+/**
+ * What /readyz and `chancery status` probe: the store, Redis and, where SMTP_URL is set, the SMTP
+ * relay, each on a connection of its own. A store of another kind (DATABASE_URL) is probed the
+ * same way, through Kysely.
+ */
+export function readinessChecks(parts: { cfg: Config; db: Db; redis?: RedisHandle }, timeoutMs = 2_000): Check[] {
+  const { cfg, db, redis } = parts;
+  const smtpUrl = cfg.SMTP_URL;
+  return [
+    { name: 'store', probe: () => sql`select 1`.execute(db) },
+    ...(redis ? [{ name: 'redis', probe: () => pingRedis(redis, timeoutMs) }] : []),
+    ...(smtpUrl ? [{ name: 'smtp', probe: () => probeSmtp(smtpUrl, timeoutMs) }] : []),
+  ];
 }

@@ -32,7 +32,9 @@ export type StepOutcome =
   | 'skipped-paused'
   | 'skipped-held'
   | 'paused-campaign'
-  | 'missing';
+  | 'missing'
+  /** Let go while the process stopped (a send cut short): left as a crash leaves it, resumed flagged. */
+  | 'released';
 
 function message(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 1000);
@@ -367,8 +369,11 @@ export async function processSend(ctx: DispatchContext, payload: SendPayload, jo
 
   let result;
   try {
-    result = await ctx.mailer.send(mail);
+    result = await ctx.mailer.send(mail, { signal: job.signal });
   } catch (err) {
+    // Stopping: the message may be with the relay or not. Leave the dispatch in 'sending' under
+    // this job, as a crash would: the next attempt resends it under the same Message-ID, flagged.
+    if (job.signal?.aborted) return 'released';
     return handleSendError(ctx, d, job, err, duplicate);
   }
 

@@ -22,6 +22,8 @@ const withDb = <T>(fn: Parameters<typeof withStore<T>>[0]) => withStore(fn, { re
 import { storeClock } from '../clock.ts';
 import { followUpLine, overdueRecipients } from '../deadlines/followup.ts';
 import { listReminderRounds } from '../deadlines/jobs.ts';
+import { componentLogger } from '../ops/log.ts';
+import { onStopSignal } from '../ops/stop.ts';
 
 /** `chancery campaign ...`: create, preflight, approve, send, status, pause, resume, cancel, retry, test-send, pdfs, set-reply-by. */
 
@@ -131,8 +133,9 @@ export function registerCampaignCommands(program: Command): void {
     });
     out(`campaign ${id}: ${final.sent} sent, ${final.failed} failed, ${final.cancelled} cancelled of ${final.total}; campaign ${final.campaignState}`);
     if (final.open > 0 && final.campaignState === 'sending') {
-      process.stderr.write(`chancery: interrupted with ${final.open} dispatch(es) open: they stay queued; run chancery campaign send ${id} again or start chancery worker\n`);
-      return 130;
+      // Stopped on purpose (SIGTERM/SIGINT): not a failure, so 0 like every stopped process.
+      process.stderr.write(`chancery: stopped with ${final.open} dispatch(es) open: they stay queued; run chancery campaign send ${id} again or start chancery worker\n`);
+      return 0;
     }
     if (final.campaignState === 'paused') {
       const reason = final.reason ?? 'paused';
@@ -326,15 +329,13 @@ export async function runWithProgress(opened: OpenedContext, id: string, opts: {
   );
   let began = false;
   let sentAtStart: number | undefined;
-  // Ctrl-C / SIGTERM: finish the jobs in hand and leave the rest queued for `send` again or `chancery worker`.
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C / SIGTERM: the jobs in hand finish (or are released, as the worker does) and the rest
+  // stay queued for `send` again or `chancery worker`; a second signal exits at once.
+  const stop = onStopSignal(componentLogger('send'));
   try {
     return await runUntilDone(opened, id, {
       ...opts,
-      signal: abort.signal,
+      signal: stop.signal,
       onProgress: (p) => {
         sentAtStart ??= p.sent;
         const minutes = (Date.now() - started) / 60_000;
@@ -351,8 +352,7 @@ export async function runWithProgress(opened: OpenedContext, id: string, opts: {
       },
     });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     if (began) bar.stop();
   }
 }

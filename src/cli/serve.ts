@@ -3,14 +3,25 @@ import { loadConfig } from '../config.ts';
 import { InfrastructureError, UsageError } from '../errors.ts';
 import { loadWebSecret, openWebRuntime } from '../web/context.ts';
 import { buildServer } from '../web/server.ts';
+import { logger, componentLogger } from '../ops/log.ts';
+import { onStopSignal, stopAndExit, withDeadline } from '../ops/stop.ts';
+import type { WebApp } from '../web/server.ts';
 import { action } from './run.ts';
+
+/** Stops listening and lets requests in progress end for a second; then cuts the connections left. */
+async function closeServer(app: WebApp): Promise<void> {
+  const closing = app.close();
+  if ((await withDeadline(closing, 1_000)) === 'timeout') app.server.closeAllConnections();
+  await closing;
+}
 
 /**
  * `chancery serve`: the web console. By default the server also runs a render and a send
  * worker in its own process (so Send in the browser sends with nothing else running);
  * --no-workers only enqueues, for `chancery worker` processes elsewhere (large campaigns:
  * rendering is CPU-bound and would slow the pages). SIGTERM/SIGINT: stop accepting, finish the
- * requests and the jobs in hand, close Redis connections and the store, exit 0.
+ * requests and the jobs in hand (or release them), close Redis connections and the store, exit 0,
+ * within 10 s whatever is down. /healthz and /readyz: src/web/server.ts.
  */
 export function registerServeCommands(program: Command): void {
   program
@@ -24,16 +35,15 @@ export function registerServeCommands(program: Command): void {
       action(async (opts: { port: string; host: string; workers: boolean; trustProxy?: boolean }) => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new UsageError(`--port: "${opts.port}" is not a port number`);
         const cfg = loadConfig();
+        const log = componentLogger('serve');
+        const stop = onStopSignal(log);
         const runtime = await openWebRuntime(cfg, { workers: opts.workers });
         const app = await buildServer({
           runtime,
           secret: loadWebSecret(cfg),
           trustProxy: opts.trustProxy === true,
-          logger: {
-            level: process.env.LOG_LEVEL ?? 'info',
-            // Never in the log: cookies, tokens, passwords (bodies are not logged at all).
-            redact: ['req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'],
-          },
+          // Never in the log: cookies, tokens, passwords (bodies are not logged at all).
+          loggerInstance: logger.child({}, { redact: ['req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'] }),
         });
         try {
           await app.listen({ port: Number(opts.port), host: opts.host });
@@ -42,23 +52,14 @@ export function registerServeCommands(program: Command): void {
           await runtime.close();
           throw new InfrastructureError(`serve: cannot listen on ${opts.host}:${opts.port}: ${(err as Error).message}`);
         }
-        app.log.info({ workers: opts.workers, redis: runtime.redis.managed ? 'managed' : 'given' }, 'chancery console ready');
-        await new Promise<void>((resolve) => {
-          let stopping = false;
-          const stop = (signal: string) => {
-            if (stopping) return;
-            stopping = true;
-            app.log.info({ signal }, 'shutting down: finishing requests and jobs in hand');
-            void app
-              .close()
-              .then(() => runtime.close())
-              .catch((err: unknown) => app.log.error({ err }, 'shutdown'))
-              .finally(resolve);
-          };
-          process.once('SIGTERM', () => stop('SIGTERM'));
-          process.once('SIGINT', () => stop('SIGINT'));
-        });
-        app.log.info('stopped');
+        if (!stop.signal.aborted) log.info({ workers: opts.workers, redis: runtime.redis.managed ? 'managed' : 'given' }, 'chancery console ready');
+        await stop.received;
+        // Requests in progress get a moment; then connections are closed, the workers stopped
+        // (jobs finish or are released) and the store closed, each bounded.
+        await stopAndExit(log, [
+          { name: 'http server', run: () => closeServer(app) },
+          { name: 'workers and store', run: () => runtime.close(), ms: cfg.STOP_GRACE_MS + 5_000 },
+        ]);
       }),
     );
 }

@@ -11,6 +11,7 @@ import { appendEvent } from '../store/events.ts';
 import { nowIso, writeTx } from '../store/tx.ts';
 import { reminderDispatchId } from './reminder.ts';
 import type { ReminderRow } from './schedule.ts';
+import { part } from '../ops/outage.ts';
 
 /**
  * Reminder rounds on BullMQ: queue 'remind' under QUEUE_PREFIX.
@@ -30,11 +31,13 @@ export const remindPayloadSchema = z.object({ campaignId: z.string(), reminderId
 export type RemindPayload = z.infer<typeof remindPayloadSchema>;
 
 export function openRemindQueue(cfg: Config, connection: RedisClient): Queue {
-  return new Queue(REMIND_QUEUE, {
+  const queue = new Queue(REMIND_QUEUE, {
     connection,
     prefix: cfg.QUEUE_PREFIX,
     defaultJobOptions: { removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: { age: 90 * 24 * 3600 }, attempts: 5, backoff: { type: 'exponential', delay: 5000 } },
   });
+  queue.on('error', (err) => part('redis').report(err, { count: false }));
+  return queue;
 }
 
 export function reminderJobId(row: Pick<ReminderRow, 'id' | 'due_at'>): string {

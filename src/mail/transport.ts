@@ -4,6 +4,7 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Config } from '../config.ts';
+import { isOutageError, part } from '../ops/outage.ts';
 import { messageIdFileName } from './message-id.ts';
 import { envelopeRecipients, toMailOptions, type OutgoingMessage, type SendResult } from './message.ts';
 
@@ -13,7 +14,8 @@ import { envelopeRecipients, toMailOptions, type OutgoingMessage, type SendResul
  */
 export interface Mailer {
   kind: 'smtp' | 'outbox';
-  send(m: OutgoingMessage): Promise<SendResult>;
+  /** `signal`: aborting it gives up on the message (a stop); whether it was delivered is then unknown. */
+  send(m: OutgoingMessage, opts?: { signal?: AbortSignal }): Promise<SendResult>;
   /** Checks the relay accepts a connection (and our credentials) / the outbox is writable. */
   verify(): Promise<void>;
   /** Closes the SMTP pool; in-flight sends finish first. */
@@ -52,16 +54,25 @@ export function createSmtpMailer(url: string, opts: { maxConnections?: number } 
     disableFileAccess: true,
     disableUrlAccess: true,
   });
+  const smtp = part('smtp');
   return {
     kind: 'smtp',
-    async send(m) {
+    async send(m, opts = {}) {
       // Composed in memory first, then handed over whole: nodemailer streaming the MIME tree to
       // the socket wrote it in hundreds of small writes (one per base64 line block), a good share
       // of the send worker's CPU. The bytes are those of composeMessage, as the outbox writes them.
       const raw = await composeMessage(m);
       const from = addressparser(m.from)[0];
       const envelope = { from: from && 'address' in from ? from.address : m.from, to: envelopeRecipients(m) };
-      const info = await transporter.sendMail({ envelope, raw, messageId: m.messageId });
+      let info;
+      try {
+        info = await transporter.sendMail({ envelope, raw, messageId: m.messageId, ...(opts.signal ? { signal: opts.signal } : {}) });
+      } catch (err) {
+        // A refused or dropped connection is the relay away (one log line per outage); a reply code is an answer.
+        if (isOutageError(err) && (err as { responseCode?: unknown }).responseCode === undefined) smtp.report(err);
+        throw err;
+      }
+      smtp.ok();
       return {
         messageId: info.messageId || m.messageId,
         response: info.response,
@@ -76,6 +87,19 @@ export function createSmtpMailer(url: string, opts: { maxConnections?: number } 
       transporter.close();
     },
   };
+}
+
+/**
+ * Whether the relay of `url` answers (connection, greeting, EHLO, login) within `timeoutMs`:
+ * readiness checks. A connection of its own, never the pool's.
+ */
+export async function probeSmtp(url: string, timeoutMs: number): Promise<void> {
+  const t = nodemailer.createTransport({ url, connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs, dnsTimeout: timeoutMs });
+  try {
+    await t.verify();
+  } finally {
+    t.close();
+  }
 }
 
 let streamComposer: ReturnType<typeof nodemailer.createTransport> | undefined;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
+import { part } from '../ops/outage.ts';
 import { createConnection, type RedisClient, type RedisHandle } from './redis.ts';
 
 /**
@@ -110,6 +111,8 @@ export function openQueues(cfg: Config, redis: RedisHandle, opts: { forWorker?: 
   const shared = { connection, prefix: cfg.QUEUE_PREFIX };
   const render = new Queue(QUEUE_NAMES.render, { ...shared, defaultJobOptions: jobOptions(cfg, 'render') });
   const send = new Queue(QUEUE_NAMES.send, { ...shared, defaultJobOptions: jobOptions(cfg, 'send') });
+  // The connection's own listener counts the attempts; without one here BullMQ prints each error with its stack.
+  for (const q of [render, send]) q.on('error', (err) => part('redis').report(err, { count: false }));
   return {
     render,
     send,

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.ts';
 import { InfrastructureError } from '../errors.ts';
+import { part } from '../ops/outage.ts';
 
 /**
  * The Redis that queues use. `managed`: the redis-server Chancery runs itself in var/redis;
@@ -489,15 +490,24 @@ export async function managedRedisStatus(cfg: Config): Promise<ManagedRedisStatu
  * Either way the caller quit()s the connection when done.
  */
 export function createConnection(handle: RedisHandle, opts: { forWorker?: boolean } = {}): RedisClient {
-  if (opts.forWorker) {
-    return newClient(handle, {
-      maxRetriesPerRequest: null,
-      retryStrategy: (times: number) => Math.max(Math.min(Math.exp(times), 20_000), 1_000),
-    });
-  }
-  return newClient(handle, {
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5_000,
-    retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-  });
+  const client = opts.forWorker
+    ? newClient(handle, {
+        maxRetriesPerRequest: null,
+        retryStrategy: (times: number) => Math.max(Math.min(Math.exp(times), 20_000), 1_000),
+      })
+    : newClient(handle, {
+        maxRetriesPerRequest: 1,
+        connectTimeout: 5_000,
+        retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+      });
+  // Each failed (re)connection is one attempt of the outage the log tells about (src/ops/outage.ts).
+  const redis = part('redis');
+  client.on('error', (err: unknown) => redis.report(err));
+  client.on('ready', () => redis.ok());
+  return client;
+}
+
+/** PING on a connection of its own, within `timeoutMs` (health checks: never waits for a reconnection). */
+export async function pingRedis(handle: RedisHandle, timeoutMs: number): Promise<void> {
+  await withClient(handle, timeoutMs, (c) => c.ping());
 }

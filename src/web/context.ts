@@ -11,6 +11,9 @@ import type { RedisHandle } from '../queue/redis.ts';
 import { startRenderWorker } from '../../workers/render.ts';
 import { startSendWorker } from '../../workers/send.ts';
 import { startRemindWorker } from '../../workers/remind.ts';
+import { stopWorkers } from '../../workers/options.ts';
+import { componentLogger } from '../ops/log.ts';
+import { STOP_STEP_MS, withDeadline } from '../ops/stop.ts';
 
 /**
  * What the web console runs on: the same store, queues and (optionally) workers as the command
@@ -25,6 +28,7 @@ export type WebRuntime = {
   queues: Queues;
   redis: RedisHandle;
   inProcessWorkers: boolean;
+  /** Stops the workers (bounded, whatever is down: workers/options.ts stopWorkers), then closes the queues and store. */
   close(): Promise<void>;
 };
 
@@ -42,9 +46,8 @@ export async function openWebRuntime(cfg: Config, opts: { workers: boolean; log?
     redis: opened.redis,
     inProcessWorkers: opts.workers,
     async close() {
-      // Jobs in hand finish; BullMQ hands back what the workers had not started.
-      await Promise.allSettled(workers.map((w) => w.close()));
-      await opened.close();
+      await stopWorkers(workers, { graceMs: cfg.STOP_GRACE_MS, log: componentLogger('serve') });
+      await withDeadline(opened.close(), STOP_STEP_MS);
     },
   };
 }

@@ -18,6 +18,8 @@ import { permissionsOf } from './roles.ts';
 import { HttpError } from './service.ts';
 import { sessionUser, type User } from './users.ts';
 import { loadViews, type Views } from './views.ts';
+import { readinessChecks } from '../campaigns/context.ts';
+import { readiness, readinessBody } from '../ops/health.ts';
 
 /**
  * The web console: Fastify with zod schemas (validation, serialization, OpenAPI), server-side
@@ -50,6 +52,8 @@ export type WebServerOptions = {
   /** Signs the CSRF cookie and binds CSRF tokens to sessions (context.ts loadWebSecret). */
   secret: Buffer;
   logger?: FastifyServerOptions['logger'];
+  /** The process's logger (src/ops/log.ts), instead of `logger`. */
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
   /** Sign-in attempts allowed per client address per window (default 10 a minute). */
   loginRateLimit?: { max: number; timeWindowMs: number };
   /** Behind a reverse proxy that terminates TLS: trust X-Forwarded-* (Secure cookies follow). */
@@ -108,7 +112,7 @@ function messageOf(err: unknown, status: number): string {
 export async function buildServer(opts: WebServerOptions): Promise<WebApp> {
   const { runtime, secret } = opts;
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     trustProxy: opts.trustProxy ?? false,
     bodyLimit: 20 * 1024 * 1024,
   }) as unknown as WebApp;
@@ -206,6 +210,13 @@ export async function buildServer(opts: WebServerOptions): Promise<WebApp> {
       reply.header('cache-control', 'no-store');
     }
     return payload;
+  });
+
+  // Health checks for load balancers and orchestrators: no sign-in, nothing but the parts' states.
+  app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ alive: true }));
+  app.get('/readyz', { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
+    const { status, body } = readinessBody(await readiness(readinessChecks(runtime)));
+    return reply.code(status).header('cache-control', 'no-store').send(body);
   });
 
   registerPageRoutes(app, { loginRateLimit: opts.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 } });
