@@ -9,6 +9,7 @@ import { registerPreviewCommands } from './preview.ts';
 import { registerRedisCommands } from './redis.ts';
 import { registerRegistryCommands } from './registry.ts';
 import { registerServeCommands } from './serve.ts';
+import { registerStatusCommands } from './status.ts';
 import { registerTemplateCommands } from './template.ts';
 import { registerUserCommands } from './user.ts';
 import { registerWorkerCommands } from './worker.ts';
@@ -26,6 +27,7 @@ export function registerCommands(program: Command): void {
   registerPreviewCommands(program);
   registerDemoCommands(program);
   registerServeCommands(program);
+  registerStatusCommands(program);
   registerUserCommands(program);
   registerAuditCommands(program);
   registerBenchCommands(program);
