@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up, safe to run every time: npm packages (npm ci), then the Debian packages Chancery runs
 # against. `setup.sh demo`: redis-server (the managed queue). `setup.sh test`: also poppler-utils
-# (the tests read PDFs back with pdftotext/pdftoppm) and chromium (the web console's browser tests).
+# (the tests read PDFs back with pdftotext/pdftoppm), chromium (the web console's browser tests) and
+# postgresql (the store tests run on PostgreSQL too: a private cluster made with Debian's initdb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose="${1:-test}"
@@ -16,6 +17,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ "$purpose" = test ]; then
   command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # Debian keeps initdb and pg_ctl in /usr/lib/postgresql/<version>/bin, not on PATH.
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else

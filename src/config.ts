@@ -25,8 +25,14 @@ const envSchema = z.object({
   REDIS_CLUSTER: z.enum(['0', '1', 'true', 'false']).default('0').transform((v) => v === '1' || v === 'true'),
   /** Any SMTP relay (smtp://user:pass@host:port); unset, messages go to the file outbox. */
   SMTP_URL: z.string().url().optional(),
-  /** PostgreSQL later; SQLite file under CHANCERY_HOME when unset. */
-  DATABASE_URL: z.string().optional(),
+  /**
+   * PostgreSQL store (postgres://user:password@host:port/database); the SQLite file under
+   * CHANCERY_HOME when unset. The message never repeats the value: it holds the password.
+   */
+  DATABASE_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().refine(isDatabaseUrl, 'must be a postgres://user:password@host:port/database URL (unset: the SQLite file under CHANCERY_HOME)').optional(),
+  ),
   MAIL_FROM: z.string().default('Secretariat of the Conference of the Parties <untoc.cop@unodc.org>'),
   MAIL_REPLY_TO: z.string().default('untoc.cop@unodc.org'),
   /** Domain used in deterministic Message-IDs. */
@@ -84,13 +90,41 @@ const envSchema = z.object({
    * (a send cut short is resumed as after a crash, flagged); the whole stop stays under 10 s.
    */
   STOP_GRACE_MS: z.coerce.number().int().min(0).max(6_000).default(5_000),
+  /**
+   * Ed25519 private key (PEM, PKCS#8; `chancery audit keygen`) that signs audit checkpoints.
+   * Set, the worker takes one when a campaign ends and once a day (src/audit/checkpoint.ts).
+   */
+  AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  /** Where checkpoints are appended; default audit-checkpoints.jsonl under CHANCERY_HOME. Best kept off the store's machine. */
+  AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+  /**
+   * Password of the account named by --by (campaign create/approve, user add) for scripts, when
+   * no one is at a terminal to type it. Read only to check it; never printed or logged.
+   */
+  CHANCERY_PASSWORD: z.string().optional(),
 });
 
 /** The logging settings alone, read when the logger is made (before any command loads the rest). */
 export const logSettingsSchema = envSchema.pick({ LOG_LEVEL: true, LOG_FORMAT: true, LOG_OUTAGE_EVERY_MS: true });
 
+/** A store location that is a PostgreSQL URL (else it is a SQLite file). */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
+}
+
+/** A well-formed postgres:// URL with a host and a database. */
+export function isDatabaseUrl(value: string): boolean {
+  if (!isPostgresUrl(value)) return false;
+  try {
+    const u = new URL(value);
+    return u.hostname !== '' && u.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
+
 export type Config = z.infer<typeof envSchema> & {
-  paths: { home: string; db: string; redis: string; outbox: string; documents: string; templates: string };
+  paths: { home: string; db: string; redis: string; outbox: string; documents: string; templates: string; checkpoints: string };
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -115,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       outbox: path.join(home, 'outbox'),
       documents: path.join(home, 'documents'),
       templates: path.resolve(c.CHANCERY_TEMPLATES),
+      checkpoints: path.resolve(c.AUDIT_CHECKPOINT_FILE ?? path.join(home, 'audit-checkpoints.jsonl')),
     },
   };
 }

@@ -14,12 +14,14 @@ import { driveClock } from '../src/deadlines/drive.ts';
 import { recordReply } from '../src/deadlines/replies.ts';
 import { getRecipient, importRecipients } from '../src/registry/index.ts';
 import { recipientSchema } from '../src/registry/schema.ts';
-import { openDb, sqliteHandle } from '../src/store/db.ts';
+import { batches } from '../src/store/batches.ts';
 import type { DispatchesTable } from '../src/store/schema.ts';
+import { writeTx } from '../src/store/tx.ts';
 import { exportAudit } from '../src/web/service.ts';
 import { runUntilDone } from '../workers/run.ts';
 import { runRemindersUntilIdle } from '../workers/remind.ts';
 import { cli, dispatchEnv, lastLine, type DispatchEnv } from './dispatch.fixture.ts';
+import { copyOfStore } from './helpers/engines.ts';
 import { startRedisServer, type TestRedis } from './helpers/redis.ts';
 
 /**
@@ -199,18 +201,13 @@ describe('audit export, one row per dispatch', () => {
   it('keyset batches neither drop nor repeat a dispatch (2,500 rows)', async () => {
     // A copy of the store with 2,491 more notes cloned from a real one (ids ordered as text).
     const dir = path.join(t.home, 'big');
-    fs.mkdirSync(dir);
-    sqliteHandle(db()).exec(`VACUUM INTO '${path.join(dir, 'chancery.db')}'`);
-    const copy = await openDb(path.join(dir, 'chancery.db'));
+    const { db: copy } = await copyOfStore(db(), dir);
     try {
-      const src = dispatches.find((d) => d.kind === 'note' && d.recipient_id === 'GBR')!;
-      const insert = sqliteHandle(copy).prepare(
-        `insert into dispatches (id, campaign_id, recipient_id, kind, state, recipient_snapshot, language, subject, pdf_sha256, message_id, smtp_response, attempts, possible_duplicate, created_at, updated_at, sent_at, reminder_key)
-         select ?, campaign_id, ?, kind, state, recipient_snapshot, language, subject, pdf_sha256, ?, smtp_response, attempts, possible_duplicate, created_at, updated_at, sent_at, '' from dispatches where id = ?`,
-      );
-      sqliteHandle(copy).transaction(() => {
-        for (let i = 0; i < 2491; i++) insert.run(`note-${id}-X${i}`, `X${i}`, `<x${i}@test>`, src.id);
-      })();
+      const src = await copy.selectFrom('dispatches').selectAll().where('kind', '=', 'note').where('recipient_id', '=', 'GBR').executeTakeFirstOrThrow();
+      const clones = Array.from({ length: 2491 }, (_, i) => ({ ...src, id: `note-${id}-X${i}`, recipient_id: `X${i}`, message_id: `<x${i}@test>`, template_id: null, template_version: null, template_sha256: null, pages: null, pdf_path: null, claim_job: null, error: null, rendered_at: null, original_dispatch_id: null, letter_date: null, reminder_key: '' }));
+      await writeTx(copy, async (trx) => {
+        for (const b of batches(clones)) await trx.insertInto('dispatches').values(b).execute();
+      });
       const out = path.join(dir, 'all.csv');
       expect(await exportDispatches(copy, { format: 'csv', out, today: '2009-08-03' })).toEqual({ count: 2500 });
       const ids = readCsv(out).map((row) => row.dispatch_id);

@@ -11,7 +11,8 @@ import { approveCampaign } from '../src/campaigns/approval.ts';
 import { createCampaign } from '../src/campaigns/create.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { ensureRegistryLoaded } from '../src/registry/index.ts';
-import { openDb, sqliteHandle, type Db } from '../src/store/db.ts';
+import { openDb, openStore, type Db } from '../src/store/db.ts';
+import { copyOfStore, freshStore, freshStoreEnv, rawSql } from './helpers/engines.ts';
 import { createHash } from 'node:crypto';
 import { appendEvent, appendEvents, canonicalJson, eventHash, GENESIS_HASH, type EventInput } from '../src/store/events.ts';
 import type { EventsTable } from '../src/store/schema.ts';
@@ -35,9 +36,9 @@ let campaignA: string;
 let campaignB: string;
 
 type Cli = { code: number; stdout: string; stderr: string };
-function chancery(args: string[], homeDir = home): Promise<Cli> {
+function chancery(args: string[], homeDir = home, storeEnv: Record<string, string> = {}): Promise<Cli> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'bin', 'chancery.js'), ...args], { cwd: ROOT, env: { ...env, CHANCERY_HOME: homeDir } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin', 'chancery.js'), ...args], { cwd: ROOT, env: { ...env, CHANCERY_HOME: homeDir, ...storeEnv } }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -48,14 +49,12 @@ async function allEvents(d: Db = db): Promise<EventsTable[]> {
   return d.selectFrom('events').selectAll().orderBy('id').execute();
 }
 
-/** A copy of the store in a home of its own, to tamper with (VACUUM INTO keeps every id). */
+/** A copy of the store in a home of its own, to tamper with (every id kept), on this run's engine. */
 let copies = 0;
-async function copyStore(): Promise<{ home: string; db: Db; sql: (text: string, ...params: unknown[]) => void }> {
+async function copyStore(): Promise<{ home: string; env: Record<string, string>; db: Db; sql: (text: string, ...params: unknown[]) => Promise<void> }> {
   const dir = path.join(tmp, `copy-${++copies}`);
-  fs.mkdirSync(dir);
-  sqliteHandle(db).exec(`VACUUM INTO '${path.join(dir, 'chancery.db')}'`);
-  const copy = await openDb(path.join(dir, 'chancery.db'));
-  return { home: dir, db: copy, sql: (text, ...params) => void sqliteHandle(copy).prepare(text).run(...params) };
+  const copy = await copyOfStore(db, dir);
+  return { home: dir, env: copy.env, db: copy.db, sql: (text, ...params) => rawSql(copy.db, text, ...params) };
 }
 
 /** What a spreadsheet-safe cell looks like: text starting with = + - @ tab CR gets a leading quote. */
@@ -73,9 +72,10 @@ beforeAll(async () => {
     CHANCERY_HOME: home,
     CHANCERY_TEMPLATES: path.join(ROOT, 'templates'),
     CHANCERY_REGISTRY: path.join(ROOT, 'seeds', 'registry.json'),
+    ...(await freshStoreEnv()),
   };
   cfg = loadConfig(env);
-  db = await openDb(cfg.paths.db);
+  db = await openStore(cfg);
   await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
 
   // Two real campaigns; the creator of A types a formula as their name (a hostile --by).
@@ -133,8 +133,8 @@ describe('audit verify', () => {
   });
 
   it('appendEvents writes the chain appendEvent writes one event at a time, over several INSERTs', async () => {
-    const one = await openDb(path.join(tmp, 'one-by-one.db'));
-    const batch = await openDb(path.join(tmp, 'batch.db'));
+    const one = await openDb(await freshStore(tmp, 'one-by-one.db'));
+    const batch = await openDb(await freshStore(tmp, 'batch.db'));
     const inputs: EventInput[] = Array.from({ length: 1_201 }, (_, i) => ({
       type: i % 2 ? 'dispatch.queued' : 'dispatch.created',
       campaignId: 'c1',
@@ -161,7 +161,7 @@ describe('audit verify', () => {
   it("detects an edited event's data, naming that event", async () => {
     const sent = (await allEvents()).filter((e) => e.type === 'dispatch.sent')[1]!;
     const c = await copyStore();
-    c.sql(`update events set data = replace(data, '250 2.0.0', '550 5.0.0') where id = ?`, sent.id);
+    await c.sql(`update events set data = replace(data, '250 2.0.0', '550 5.0.0') where id = ?`, sent.id);
     const r = await verifyChain(c.db);
     expect(r).toMatchObject({ ok: false, count: sent.id - 1, firstBad: { id: sent.id, reason: 'hash does not match', type: 'dispatch.sent' } });
     await c.db.destroy();
@@ -171,7 +171,7 @@ describe('audit verify', () => {
     const events = await allEvents();
     const victim = events[5]!;
     const c = await copyStore();
-    c.sql('delete from events where id = ?', victim.id);
+    await c.sql('delete from events where id = ?', victim.id);
     const r = await verifyChain(c.db);
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -184,9 +184,9 @@ describe('audit verify', () => {
     const events = await allEvents();
     const [x, y] = [events[4]!.id, events[8]!.id];
     const c = await copyStore();
-    c.sql('update events set id = -1 where id = ?', x);
-    c.sql('update events set id = ? where id = ?', x, y);
-    c.sql('update events set id = ? where id = -1', y);
+    await c.sql('update events set id = -1 where id = ?', x);
+    await c.sql('update events set id = ? where id = ?', x, y);
+    await c.sql('update events set id = ? where id = -1', y);
     const r = await verifyChain(c.db);
     expect(r).toMatchObject({ ok: false, firstBad: { id: x } });
     if (!r.ok) expect(r.firstBad.reason).toMatch(/^prev_hash does not match the hash of event/);
@@ -196,7 +196,7 @@ describe('audit verify', () => {
   it('detects a changed hash, naming that event', async () => {
     const target = (await allEvents())[3]!;
     const c = await copyStore();
-    c.sql('update events set hash = ? where id = ?', 'f'.repeat(64), target.id);
+    await c.sql('update events set hash = ? where id = ?', 'f'.repeat(64), target.id);
     expect(await verifyChain(c.db)).toMatchObject({ ok: false, firstBad: { id: target.id, reason: 'hash does not match' } });
     await c.db.destroy();
   });
@@ -209,7 +209,7 @@ describe('audit verify', () => {
     const { eventHash } = await import('../src/store/events.ts');
     const data = { ...JSON.parse(target.data), forged: true };
     const hash = eventHash(target.prev_hash, { ...target, data });
-    c.sql('update events set data = ?, hash = ? where id = ?', canonicalJson(data), hash, target.id);
+    await c.sql('update events set data = ?, hash = ? where id = ?', canonicalJson(data), hash, target.id);
     expect(await verifyChain(c.db)).toMatchObject({ ok: false, firstBad: { id: target.id + 1, reason: `prev_hash does not match the hash of event ${target.id} (reordered, or an event before it was replaced)` } });
     await c.db.destroy();
   });
@@ -217,7 +217,7 @@ describe('audit verify', () => {
   it('detects data rewritten to equal but non-canonical JSON', async () => {
     const target = (await allEvents())[2]!;
     const c = await copyStore();
-    c.sql('update events set data = ? where id = ?', JSON.stringify(JSON.parse(target.data), null, 1), target.id);
+    await c.sql('update events set data = ? where id = ?', JSON.stringify(JSON.parse(target.data), null, 1), target.id);
     expect(await verifyChain(c.db)).toMatchObject({ ok: false, firstBad: { id: target.id, reason: 'data is not the canonical JSON that was hashed' } });
     await c.db.destroy();
   });
@@ -226,9 +226,9 @@ describe('audit verify', () => {
     const events = await allEvents();
     const sent = events.find((e) => e.type === 'dispatch.sent')!;
     const c = await copyStore();
-    c.sql(`update events set actor = 'someone else' where id = ?`, sent.id);
+    await c.sql(`update events set actor = 'someone else' where id = ?`, sent.id);
     await c.db.destroy();
-    const [good, bad] = await Promise.all([chancery(['audit', 'verify']), chancery(['audit', 'verify'], c.home)]);
+    const [good, bad] = await Promise.all([chancery(['audit', 'verify']), chancery(['audit', 'verify'], c.home, c.env)]);
     expect(good).toMatchObject({ code: 0, stdout: `chain whole: ${events.length} events\n`, stderr: '' });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toBe('');
@@ -308,7 +308,7 @@ describe('audit export', () => {
     // A row that cannot be exported midway: the previous file under that name is left as it was.
     const c = await copyStore();
     const last = (await allEvents(c.db)).at(-1)!;
-    c.sql(`update events set data = '{broken' where id = ?`, last.id);
+    await c.sql(`update events set data = '{broken' where id = ?`, last.id);
     const target = path.join(tmp, 'kept.jsonl');
     fs.writeFileSync(target, 'previous export\n');
     await expect(exportEvents(c.db, { format: 'jsonl', out: target })).rejects.toThrow(`event ${last.id}: data is not valid JSON`);

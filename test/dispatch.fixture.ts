@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type Config } from '../src/config.ts';
+import { freshStoreEnv } from './helpers/engines.ts';
 import { startSmtpServer, type Respond, type TestSmtpServer } from './helpers/smtp.ts';
 
 /** Shared set-up of the dispatch tests: a temp CHANCERY_HOME, env for CLI subprocesses, waits. */
@@ -27,6 +28,8 @@ export async function dispatchEnv(redisUrl: string, opts: { respond?: Respond; r
     SEND_CONCURRENCY: '8',
     RENDER_CONCURRENCY: '4',
     WORKER_LOCK_MS: '2000',
+    // This run's engine: the SQLite file under the home, or a fresh PostgreSQL database.
+    ...(await freshStoreEnv()),
     ...opts.extra,
   };
   return {

@@ -8,7 +8,7 @@ import { createCampaign } from '../src/campaigns/create.ts';
 import { campaignStatus, cancelCampaign, startSend } from '../src/campaigns/lifecycle.ts';
 import { openDispatchContext, type OpenedContext } from '../src/campaigns/context.ts';
 import { importRecipients, listRecipients, type Recipient } from '../src/registry/index.ts';
-import { openDb } from '../src/store/db.ts';
+import { openStore } from '../src/store/db.ts';
 import { eventHash, GENESIS_HASH } from '../src/store/events.ts';
 import { dispatchIdFor, encodeIdPart, jobIdFor } from '../src/queue/queues.ts';
 import { cli, dispatchEnv, lastLine, type DispatchEnv } from './dispatch.fixture.ts';
@@ -54,7 +54,7 @@ describe('campaign CU 2009/92 (A) to all 193 Member States', () => {
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toMatch(/193 sent, 0 failed, 0 cancelled of 193; campaign done/);
 
-    const db = await openDb(t.cfg.paths.db);
+    const db = await openStore(t.cfg);
     try {
       const recipients = new Map((await listRecipients(db)).map((r) => [r.id, r]));
       expect(recipients.size).toBe(193);

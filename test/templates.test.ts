@@ -114,9 +114,9 @@ describe('archive import (seed 004)', () => {
     expect(again.stderr).toBe('chancery: templates/cu-2009-92.fr.md: already exists and differs from this import (use --force to overwrite)\n');
     expect(fs.readFileSync(written, 'utf8')).toBe('edited by an officer');
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toContain('templates/cu-2009-92.en.md (en)\n  placeholders: Reference, FunctionalTitle3, ReplyBy, LetterDate,');
-    expect(bad.stdout).toContain('  problem: templates/cu-2009-92.en.md: line 19: unknown field "FunctionalTitle3"\n');
-    expect(bad.stdout).toContain('templates/cu-2009-92.fr.md (fr)\n  placeholders: Reference, FunctionalTitle2Dative, ReplyBy, LetterDate, AddressLine1, AddressLine2, AddressLine3, City, Postal Code, CountryAddressName\n  no problem\n');
+    expect(bad.stdout).toContain('cu-2009-92.en.md (en)\n  placeholders: Reference, FunctionalTitle3, ReplyBy, LetterDate,');
+    expect(bad.stdout).toContain('  problem: cu-2009-92.en.md: line 19: unknown field "FunctionalTitle3"\n');
+    expect(bad.stdout).toContain('cu-2009-92.fr.md (fr)\n  placeholders: Reference, FunctionalTitle2Dative, ReplyBy, LetterDate, AddressLine1, AddressLine2, AddressLine3, City, Postal Code, CountryAddressName\n  no problem\n');
 
     expect((await cli([...args, '--force'], env)).code).toBe(0);
     expect(fs.readFileSync(written, 'utf8')).toBe(shipped);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/queue/redis.ts';
-import { openDb } from '../src/store/db.ts';
+import { openStore } from '../src/store/db.ts';
 import { cli, dispatchEnv, until, type DispatchEnv } from './dispatch.fixture.ts';
 import { pdfText } from './helpers/pdf.ts';
 import { startRedisServer, type TestRedis } from './helpers/redis.ts';
@@ -33,10 +33,13 @@ beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the web end-to-end test`);
   redis = await startRedisServer();
   t = await dispatchEnv(redis.url);
-  // The accounts, as an administrator makes them: one with --password, one piped on stdin.
-  const dora = await cli(t.env, ['user', 'add', 'dora', '--role', 'drafter', '--password', 'dora-password-1', '--by', 'setup']);
-  expect(dora.code, dora.stderr).toBe(0);
-  const alan = userAddPiped(t.env, 'alan', 'approver', 'alan-password-1');
+  // The first account is an administrator's (no one to authenticate yet); that administrator
+  // makes the others, proven by CHANCERY_PASSWORD: one with --password, one piped on stdin.
+  const ada = await cli(t.env, ['user', 'add', 'ada', '--role', 'admin', '--password', 'ada-password-1', '--by', 'setup']);
+  expect(ada.code, ada.stderr).toBe(0);
+  const asAda = { ...t.env, CHANCERY_PASSWORD: 'ada-password-1' };
+  const dora = cli(asAda, ['user', 'add', 'dora', '--role', 'drafter', '--password', 'dora-password-1', '--by', 'ada']);
+  const alan = userAddPiped(asAda, 'alan', 'approver', 'alan-password-1');
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn(process.execPath, [path.join(ROOT, 'bin', 'chancery.js'), 'serve', '--port', String(port), '--host', '127.0.0.1'], { env: t.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -44,6 +47,8 @@ beforeAll(async () => {
   server.stderr!.on('data', (d: Buffer) => (serverOut += d.toString()));
   await until(() => /chancery console ready/.test(serverOut) || server!.exitCode !== null, 30_000, () => `chancery serve to start: ${serverOut}`);
   if (server.exitCode !== null) throw new Error(`chancery serve exited: ${serverOut}`);
+  const added = await dora;
+  expect(added.code, added.stderr).toBe(0);
   expect(await alan).toBe(0);
 
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -66,7 +71,7 @@ afterAll(async () => {
 });
 
 function userAddPiped(env: NodeJS.ProcessEnv, name: string, role: string, password: string): Promise<number | null> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'chancery.js'), 'user', 'add', name, '--role', role, '--by', 'setup'], { env, cwd: ROOT, stdio: ['pipe', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'chancery.js'), 'user', 'add', name, '--role', role, '--by', 'ada'], { env, cwd: ROOT, stdio: ['pipe', 'ignore', 'inherit'] });
   child.stdin!.end(`${password}\n`);
   return new Promise((resolve) => child.on('exit', resolve));
 }
@@ -212,7 +217,7 @@ describe('web console in Chromium', () => {
     const exited = new Promise<number | null>((resolve) => server!.once('exit', (code) => resolve(code)));
     server!.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const db = await openDb(t.cfg.paths.db);
+    const db = await openStore(t.cfg);
     try {
       const c = await db.selectFrom('campaigns').select(['state', 'created_by', 'approved_by']).where('id', '=', id).executeTakeFirstOrThrow();
       expect(c).toEqual({ state: 'done', created_by: 'dora', approved_by: 'alan' });

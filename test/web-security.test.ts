@@ -1,19 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCampaign } from '../src/campaigns/repo.ts';
-import { openWebRuntime, type WebRuntime } from '../src/web/context.ts';
+import type { WebRuntime } from '../src/web/context.ts';
 import { buildServer, type WebApp } from '../src/web/server.ts';
-import { addUser, setUserRole } from '../src/web/users.ts';
-import { dispatchEnv, type DispatchEnv } from './dispatch.fixture.ts';
-import { startRedisServer, type TestRedis } from './helpers/redis.ts';
+import { setUserRole } from '../src/web/users.ts';
+import { startWebConsole, type WebConsole } from './helpers/web.ts';
 
 /**
  * The web console's guards, through fastify.inject on the real server (real SQLite store, real
  * Redis for the queues): anonymous requests, roles, CSRF, escaping, rate limit, cookies.
  */
 
-let redis: TestRedis;
-let t: DispatchEnv;
+let web: WebConsole | undefined;
 let rt: WebRuntime;
 let app: WebApp;
 
@@ -21,22 +19,11 @@ const PASSWORDS = { vera: 'viewer-password-1', dora: 'drafter-password-1', alan:
 type Name = keyof typeof PASSWORDS;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  t = await dispatchEnv(redis.url);
-  rt = await openWebRuntime(t.cfg, { workers: false });
-  await addUser(rt.db, { name: 'vera', role: 'viewer', password: PASSWORDS.vera, by: 'test' });
-  await addUser(rt.db, { name: 'dora', role: 'drafter', password: PASSWORDS.dora, by: 'test' });
-  await addUser(rt.db, { name: 'alan', role: 'approver', password: PASSWORDS.alan, by: 'test' });
-  await addUser(rt.db, { name: 'ada', role: 'admin', password: PASSWORDS.ada, by: 'test' });
-  app = await buildServer({ runtime: rt, secret: randomBytes(32), loginRateLimit: { max: 100, timeWindowMs: 60_000 } });
-  await app.ready();
+  const roles = { vera: 'viewer', dora: 'drafter', alan: 'approver', ada: 'admin' } as const;
+  web = await startWebConsole(Object.entries(roles).map(([name, role]) => ({ name, role, password: PASSWORDS[name as Name] })));
+  ({ rt, app } = web);
 });
-afterAll(async () => {
-  await app?.close();
-  await rt?.close();
-  await t?.cleanup();
-  await redis?.stop();
-});
+afterAll(async () => web?.stop());
 
 /** A browser's cookie jar, for inject. */
 class Jar {
@@ -321,7 +308,7 @@ describe('web console security', () => {
   });
 
   it('rate-limits sign-in attempts and marks the session cookie Secure over HTTPS', async () => {
-    const limited = await buildServer({ runtime: rt, secret: randomBytes(32), loginRateLimit: { max: 3, timeWindowMs: 60_000 }, trustProxy: true });
+    const limited = await buildServer({ runtime: rt, secret: randomBytes(32), loginRateLimit: { max: 3, timeWindowMs: 60_000 }, trustProxy: { addresses: ['127.0.0.1'] } });
     try {
       const jar = new Jar();
       const page = await limited.inject({ method: 'GET', url: '/login', headers: { 'x-forwarded-proto': 'https' } });

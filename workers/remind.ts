@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, Worker } from 'bullmq';
+import { CHECKPOINT_JOB, installCheckpointScheduler, runScheduledCheckpoint } from '../src/audit/checkpoint-jobs.ts';
 import type { DispatchContext, OpenedContext } from '../src/campaigns/context.ts';
 import { storeClock, type Clock } from '../src/clock.ts';
 import { installSweepScheduler, openRemindQueue, REMIND_QUEUE, remindPayloadSchema, runReminderRound, sweepReminders } from '../src/deadlines/jobs.ts';
@@ -11,7 +12,8 @@ import { startSendWorker } from './send.ts';
 
 /**
  * Remind worker: binds the reminder round and the sweep (src/deadlines/jobs.ts) to the BullMQ
- * 'remind' queue, and installs the periodic sweep. A round is cheap (it creates reminder
+ * 'remind' queue, and installs the periodic sweep; also the daily audit checkpoint
+ * (src/audit/checkpoint-jobs.ts), which rides on this queue. A round is cheap (it creates reminder
  * dispatches and render jobs); the render and send workers do the letters.
  */
 export function startRemindWorker(ctx: DispatchContext, redis: RedisHandle, opts: { clock?: Clock } = {}): Worker {
@@ -23,6 +25,7 @@ export function startRemindWorker(ctx: DispatchContext, redis: RedisHandle, opts
     REMIND_QUEUE,
     async (job, token) => {
       if (job.name === 'sweep') return sweepReminders(ctx, queue, clock);
+      if (job.name === CHECKPOINT_JOB) return runScheduledCheckpoint(ctx);
       const r = await runReminderRound(ctx, clock, remindPayloadSchema.parse(job.data));
       if (r.outcome === 'not-due' && token) {
         // The clock was moved back since the job was timed: wait again.
@@ -39,6 +42,7 @@ export function startRemindWorker(ctx: DispatchContext, redis: RedisHandle, opts
   void installSweepScheduler(ctx.cfg, queue)
     .then(() => sweepReminders(ctx, queue, clock))
     .catch((err: unknown) => part('redis').report(err, { count: false }));
+  void installCheckpointScheduler(ctx.cfg, queue).catch((err: unknown) => part('redis').report(err, { count: false }));
   return worker;
 }
 

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { checkpointOnCampaignEnd } from '../src/audit/checkpoint-jobs.ts';
 import { openDispatchContext, readinessChecks } from '../src/campaigns/context.ts';
 import { workerActor } from '../src/campaigns/repo.ts';
 import { loadConfig } from '../src/config.ts';
@@ -40,6 +41,13 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
   const opened = await openWaitingForRedis(cfg, { mailer: opts.queues.includes('send'), forWorker: true, actor }, log, stop.signal);
   if (!opened) return stopAndExit(log, []);
   const { ctx, redis } = opened;
+  let checkpoints: ReturnType<typeof checkpointOnCampaignEnd>;
+  try {
+    checkpoints = checkpointOnCampaignEnd(ctx);
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
   const workers: Worker[] = [];
   const niced = opts.queues.every((q) => q === 'render') ? lowerPriority(cfg.RENDER_WORKER_NICE) : 0;
   if (opts.queues.includes('render')) workers.push(startRenderWorker(ctx, redis, { concurrency: opts.concurrency ?? cfg.RENDER_CONCURRENCY }));
@@ -58,6 +66,7 @@ export async function runWorkerProcess(opts: { queues: WorkerQueue[]; concurrenc
   await stop.received;
   return stopAndExit(log, [
     { name: 'workers', run: () => stopWorkers(workers, { graceMs: cfg.STOP_GRACE_MS, log }), ms: cfg.STOP_GRACE_MS + 3_500 },
+    { name: 'audit checkpoint', run: () => checkpoints.close() },
     { name: 'health server', run: async () => health?.close() },
     { name: 'store, queues and mail', run: () => opened.close() },
   ]);
@@ -102,6 +111,7 @@ export async function runUntilDone(
   opts: { renderConcurrency?: number; sendConcurrency?: number; onProgress?: (p: RunProgress) => void; pollMs?: number; signal?: AbortSignal } = {},
 ): Promise<RunProgress> {
   const { ctx, redis } = opened;
+  const checkpoints = checkpointOnCampaignEnd(ctx);
   const workers = [
     startRenderWorker(ctx, redis, { concurrency: opts.renderConcurrency ?? ctx.cfg.RENDER_CONCURRENCY }),
     startSendWorker(ctx, redis, { concurrency: opts.sendConcurrency ?? ctx.cfg.SEND_CONCURRENCY }),
@@ -121,6 +131,7 @@ export async function runUntilDone(
     // Stopped by a signal: bounded, whatever is down; otherwise every job has ended already.
     if (opts.signal?.aborted) await stopWorkers(workers, { graceMs: ctx.cfg.STOP_GRACE_MS, log: componentLogger('send') });
     else await Promise.allSettled(workers.map((w) => w.close()));
+    await checkpoints.close();
   }
 }
 

@@ -1,5 +1,8 @@
-import { sqliteHandle, type Db } from '../store/db.ts';
+import { batches } from '../store/batches.ts';
+import { engineOf, sqliteHandle, type Db } from '../store/db.ts';
 import { canonicalJson, eventHash, GENESIS_HASH, type HashedEvent } from '../store/events.ts';
+import type { EventsTable } from '../store/schema.ts';
+import { writeTx } from '../store/tx.ts';
 import { exportEvents, type ExportFormat } from './export.ts';
 
 /**
@@ -12,55 +15,80 @@ const GENERATE_BATCH = 50_000;
 
 /**
  * Appends n valid events at the head of the chain (so `verifyChain` still passes), cycling
- * through the life of a dispatch: queued, rendered, sending, sent. Uses the raw SQLite handle
- * with one prepared insert; each batch runs in BEGIN IMMEDIATE and reads the head inside it,
- * like appendEvent, so a concurrent writer cannot fork the chain.
+ * through the life of a dispatch: queued, rendered, sending, sent. Each batch runs in one write
+ * transaction and reads the head inside it, like appendEvent, so a concurrent writer cannot fork
+ * the chain. SQLite: the raw handle with one prepared insert (Kysely would slow it down);
+ * PostgreSQL: writeTx and multi-row INSERTs (store/batches.ts).
  */
 export async function generateEvents(db: Db, n: number, opts: { campaignId?: string; actor?: string } = {}): Promise<{ first: number; last: number }> {
-  const sqlite = sqliteHandle(db);
   const campaignId = opts.campaignId ?? 'cbench000000';
   const actor = opts.actor ?? 'worker:bench:1';
-  const headStmt = sqlite.prepare('select id, hash from events order by id desc limit 1');
-  const insert = sqlite.prepare(
-    'insert into events (id, at, type, campaign_id, dispatch_id, actor, data, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const base = Date.parse('2009-07-08T08:00:00.000Z');
   let first = 0;
   let last = 0;
   let done = 0;
-  const batch = sqlite.transaction((size: number) => {
-    const head = headStmt.get() as { id: number; hash: string } | undefined;
+  /** The rows that follow `head`, numbered on from it. */
+  const rowsAfter = (head: { id: number; hash: string } | undefined, size: number): EventsTable[] => {
+    const rows: EventsTable[] = [];
     let id = head?.id ?? 0;
     let prevHash = head?.hash ?? GENESIS_HASH;
     for (let i = 0; i < size; i++) {
-      id++;
-      const step = (done + i) % 4;
-      const recipient = `R${Math.floor((done + i) / 4)
-        .toString()
-        .padStart(7, '0')}`;
-      const dispatchId = `note-${campaignId}-${recipient}`;
-      const event: HashedEvent = {
-        id,
-        at: new Date(base + id * 10).toISOString(),
-        type: STEPS[step]!,
-        campaign_id: campaignId,
-        dispatch_id: dispatchId,
-        actor,
-        data: stepData(step, dispatchId, id),
-      };
-      const hash = eventHash(prevHash, event);
-      insert.run(id, event.at, event.type, campaignId, dispatchId, actor, canonicalJson(event.data), prevHash, hash);
-      prevHash = hash;
+      const row = benchEvent(++id, done + i, campaignId, actor, prevHash);
+      rows.push(row);
+      prevHash = row.hash;
     }
-    return id;
-  });
+    return rows;
+  };
+  const sqliteBatch = engineOf(db) === 'sqlite' ? sqliteBatcher(db, rowsAfter) : undefined;
   while (done < n) {
     const size = Math.min(GENERATE_BATCH, n - done);
-    last = batch.immediate(size);
+    last = sqliteBatch
+      ? sqliteBatch(size)
+      : await writeTx(db, async (trx) => {
+          const head = await trx.selectFrom('events').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
+          const rows = rowsAfter(head, size);
+          for (const b of batches(rows)) await trx.insertInto('events').values(b).execute();
+          return rows.at(-1)!.id;
+        });
     if (first === 0) first = last - size + 1;
     done += size;
   }
   return { first, last };
+}
+
+/** One batch in BEGIN IMMEDIATE on the raw SQLite handle; returns the last id written. */
+function sqliteBatcher(db: Db, rowsAfter: (head: { id: number; hash: string } | undefined, size: number) => EventsTable[]): (size: number) => number {
+  const sqlite = sqliteHandle(db);
+  const headStmt = sqlite.prepare('select id, hash from events order by id desc limit 1');
+  const insert = sqlite.prepare(
+    'insert into events (id, at, type, campaign_id, dispatch_id, actor, data, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const batch = sqlite.transaction((size: number) => {
+    const rows = rowsAfter(headStmt.get() as { id: number; hash: string } | undefined, size);
+    for (const r of rows) insert.run(r.id, r.at, r.type, r.campaign_id, r.dispatch_id, r.actor, r.data, r.prev_hash, r.hash);
+    return rows.at(-1)!.id;
+  });
+  return (size) => batch.immediate(size);
+}
+
+const BENCH_BASE = Date.parse('2009-07-08T08:00:00.000Z');
+
+/** The n-th generated event (0-based), numbered `id`, after `prevHash`. */
+function benchEvent(id: number, n: number, campaignId: string, actor: string, prevHash: string): EventsTable {
+  const step = n % 4;
+  const recipient = `R${Math.floor(n / 4)
+    .toString()
+    .padStart(7, '0')}`;
+  const dispatchId = `note-${campaignId}-${recipient}`;
+  const event: HashedEvent = {
+    id,
+    at: new Date(BENCH_BASE + id * 10).toISOString(),
+    type: STEPS[step]!,
+    campaign_id: campaignId,
+    dispatch_id: dispatchId,
+    actor,
+    data: stepData(step, dispatchId, id),
+  };
+  return { ...event, data: canonicalJson(event.data), prev_hash: prevHash, hash: eventHash(prevHash, event) };
 }
 
 const STEPS = ['dispatch.queued', 'dispatch.rendered', 'dispatch.sending', 'dispatch.sent'] as const;

@@ -9,7 +9,7 @@ import { canonicalJson, eventHash, GENESIS_HASH } from '../store/events.ts';
  * - reordered rows link to the wrong predecessor.
  * The first bad event is named: everything from it on can no longer be trusted.
  * Not detectable from the store alone: removing the newest events, or rewriting the whole chain
- * from some point with fresh hashes; compare the head hash with one kept elsewhere for that.
+ * from some point with fresh hashes; signed checkpoints kept elsewhere (./checkpoint.ts) find those.
  */
 
 /** count: events checked and found good (on failure, those before the first bad one). */

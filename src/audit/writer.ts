@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { InputError } from '../errors.ts';
+import { neutraliseFormulaCell } from '../spreadsheet.ts';
 import type { Db } from '../store/db.ts';
 
 /**
@@ -39,8 +40,8 @@ export async function checkExportOptions(db: Db, opts: ExportOptions): Promise<s
 
 /**
  * Writes every batch (in order) to `out`. An empty export still gets its CSV header.
- * csv-stringify's escape_formulas prefixes with ' any text cell starting with =, +, -, @, tab or
- * CR (and their full-width forms), so a spreadsheet shows it as text instead of running it.
+ * Text cells a spreadsheet would run as a formula get a leading quote (neutraliseFormulaCell, the
+ * registry export's rule too), so a spreadsheet shows them as text.
  */
 export async function writeExport<R>(out: string, format: ExportFormat, batches: AsyncIterable<R[]>, writer: RowWriter<R>): Promise<{ count: number }> {
   const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
@@ -74,6 +75,6 @@ function csvChunk<R>(rows: R[], writer: RowWriter<R>, first: boolean): string {
   return stringify(
     rows.map((r) => writer.csvCells(r)),
     // The first chunk starts with a UTF-8 byte order mark (so a spreadsheet reads names as UTF-8) and the header.
-    { header: first, bom: first, columns: [...writer.columns], escape_formulas: true, record_delimiter: 'unix' },
+    { header: first, bom: first, columns: [...writer.columns], cast: { string: neutraliseFormulaCell }, record_delimiter: 'unix' },
   );
 }

@@ -4,6 +4,7 @@ import { InputError } from '../errors.ts';
 import { recipientFingerprint, selectAudience, type Recipient } from '../registry/index.ts';
 import type { Db } from '../store/db.ts';
 import { appendEvent, canonicalJson } from '../store/events.ts';
+import type { AuthMethod } from '../store/schema.ts';
 import { nowIso, writeTx } from '../store/tx.ts';
 import { loadTemplateVersions, type Template } from '../templates/index.ts';
 import { runPreflight } from './preflight.ts';
@@ -95,9 +96,10 @@ export function summarize(changes: string[]): string {
 
 /**
  * `campaign approve ID --by NAME`: someone other than the creator, after a clean preflight
- * (every letter merged and rendered), records the fingerprint of what was approved.
+ * (every letter merged and rendered), records the fingerprint of what was approved. `auth`: how
+ * the approver was authenticated, for the audit.
  */
-export async function approveCampaign(db: Db, cfg: Config, id: string, by: string): Promise<Campaign> {
+export async function approveCampaign(db: Db, cfg: Config, id: string, by: string, auth?: AuthMethod): Promise<Campaign> {
   const approver = by.trim();
   if (!approver) throw new InputError('--by: the approver name is empty');
   const campaign = await getCampaign(db, id);
@@ -135,7 +137,7 @@ export async function approveCampaign(db: Db, cfg: Config, id: string, by: strin
       campaignId: id,
       actor: approver,
       at,
-      data: { fingerprint, templates: detail.templates, recipients: Object.keys(detail.recipients).length, created_by: campaign.created_by },
+      data: { fingerprint, templates: detail.templates, recipients: Object.keys(detail.recipients).length, created_by: campaign.created_by, ...(auth ? { auth } : {}) },
     });
   });
   return getCampaign(db, id);

@@ -8,7 +8,7 @@ import type { Check } from '../ops/health.ts';
 import { ensureRegistryLoaded } from '../registry/index.ts';
 import { openQueues } from '../queue/queues.ts';
 import { ensureRedis, pingRedis, type RedisHandle } from '../queue/redis.ts';
-import { openDb } from '../store/db.ts';
+import { openStore } from '../store/db.ts';
 import { logger } from '../ops/log.ts';
 
 /** What the render and send steps need; built once per process (CLI or worker). */
@@ -21,6 +21,11 @@ export type DispatchContext = {
   /** Audit actor for what the workers do. */
   actor: string;
   log: (line: string) => void;
+  /**
+   * Told when a campaign ends (state done), from inside the transaction that ends it: must not
+   * wait on the store there. The workers set it to take an audit checkpoint (src/audit).
+   */
+  onCampaignDone?: (campaignId: string) => void;
 };
 
 /**
@@ -39,7 +44,7 @@ export async function openDispatchContext(
   cfg: Config,
   opts: { mailer?: boolean; forWorker?: boolean; actor: string; log?: (line: string) => void },
 ): Promise<OpenedContext> {
-  const db = await openDb(cfg.paths.db);
+  const db = await openStore(cfg);
   try {
     await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
     const redis = await ensureRedis(cfg);

@@ -1,7 +1,9 @@
+import { addDays } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { InputError } from '../errors.ts';
-import { selectAudience } from '../registry/index.ts';
+import { controlCharacter, selectAudience } from '../registry/index.ts';
 import type { Db } from '../store/db.ts';
+import type { AuthMethod } from '../store/schema.ts';
 import { appendEvent } from '../store/events.ts';
 import { nowIso, writeTx } from '../store/tx.ts';
 import { loadTemplateVersions } from '../templates/index.ts';
@@ -20,6 +22,8 @@ export type CreateCampaignInput = {
   remind?: string | number[];
   /** Creator; the approver must be someone else. */
   by: string;
+  /** How the creator was authenticated, for the audit (absent: not said). */
+  auth?: AuthMethod;
   /** Messages per minute for this campaign (on top of the global SEND_RATE_PER_MINUTE). */
   ratePerMinute?: number;
   /** One more reminder this many days after reply-by (src/deadlines). */
@@ -36,6 +40,14 @@ export async function createCampaign(db: Db, cfg: Config, input: CreateCampaignI
   const replyBy = checkIsoDate(input.replyBy, '--reply-by');
   if (replyBy < letterDate) throw new InputError(`--reply-by: ${replyBy} is before the letter date ${letterDate}`);
   const remind = Array.isArray(input.remind) ? parseRemindOffsets(input.remind.join(',')) : parseRemindOffsets(input.remind);
+  // A reminder recalls a note already written: it falls after the letter date (and, counted
+  // back from the reply-by date, always before it).
+  for (const n of remind) {
+    const dueOn = addDays(replyBy, -n);
+    if (dueOn <= letterDate) {
+      throw new InputError(`--remind: ${n} days before the reply-by date ${replyBy} is ${dueOn}, not after the letter date ${letterDate}`);
+    }
+  }
   if (input.ratePerMinute !== undefined && (!Number.isInteger(input.ratePerMinute) || input.ratePerMinute < 1)) {
     throw new InputError(`--rate: "${input.ratePerMinute}" is not a positive whole number of messages per minute`);
   }
@@ -55,8 +67,11 @@ export async function createCampaign(db: Db, cfg: Config, input: CreateCampaignI
 
   const series = requestedSeries(input.reference.trim());
   const explicit = series ? undefined : input.reference.trim();
-  if (explicit !== undefined && (explicit === '' || /[\r\n\t]/.test(explicit) || explicit.length > 100)) {
-    throw new InputError('--reference: must be one line of at most 100 characters, e.g. "CU 2009/92 (A)" or next:CU');
+  if (explicit !== undefined) {
+    const control = controlCharacter(explicit);
+    if (explicit === '' || control !== undefined || explicit.length > 100) {
+      throw new InputError(`--reference: ${control ? `contains a control character (${control}); it ` : ''}must be one line of at most 100 characters, e.g. "CU 2009/92 (A)" or next:CU`);
+    }
   }
 
   const id = newCampaignId();
@@ -104,7 +119,7 @@ export async function createCampaign(db: Db, cfg: Config, input: CreateCampaignI
       campaignId: id,
       actor: by,
       at,
-      data: { template_id: input.templateId, reference, audience, audience_size: members.length, letter_date: letterDate, reply_by: replyBy, remind_offsets: remind, ...(input.overdueRemind !== undefined ? { overdue_remind: input.overdueRemind } : {}) },
+      data: { template_id: input.templateId, reference, audience, audience_size: members.length, letter_date: letterDate, reply_by: replyBy, remind_offsets: remind, ...(input.auth ? { auth: input.auth } : {}), ...(input.overdueRemind !== undefined ? { overdue_remind: input.overdueRemind } : {}) },
     });
   });
   return getCampaign(db, id);

@@ -62,7 +62,7 @@ async function markFailed(trx: Trx, ctx: DispatchContext, d: { id: string; campa
 }
 
 /** The campaign is done once every dispatch is sent, failed or cancelled. */
-export async function completeIfDone(trx: Trx, ctx: Pick<DispatchContext, 'actor'>, campaignId: string): Promise<void> {
+export async function completeIfDone(trx: Trx, ctx: Pick<DispatchContext, 'actor' | 'onCampaignDone'>, campaignId: string): Promise<void> {
   // Is any dispatch still open? (One row is enough: counting them all made every send O(campaign size).)
   const open = await trx
     .selectFrom('dispatches')
@@ -77,6 +77,7 @@ export async function completeIfDone(trx: Trx, ctx: Pick<DispatchContext, 'actor
   if (Number(res.numUpdatedRows) === 1) {
     const counts = await trx.selectFrom('dispatches').select(['state']).select((eb) => eb.fn.countAll<number>().as('n')).where('campaign_id', '=', campaignId).groupBy('state').execute();
     await appendEvent(trx, { type: 'campaign.completed', campaignId, actor: ctx.actor, at, data: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) });
+    ctx.onCampaignDone?.(campaignId);
   }
 }
 

@@ -23,7 +23,7 @@ export function parseReference(reference: string): ParsedReference | undefined {
 export function requestedSeries(reference: string): string | undefined {
   if (!reference.startsWith('next:')) return undefined;
   const series = reference.slice(5);
-  if (!/^[A-Z][A-Z0-9.-]{0,15}$/.test(series)) throw new InputError(`--reference: "${reference}" must be next:SERIES with an upper-case series, e.g. next:CU`);
+  if (!/^[A-Z][A-Z0-9.-]{0,15}$/.test(series)) throw new InputError(`--reference: ${JSON.stringify(reference)} must be next:SERIES with an upper-case series, e.g. next:CU`);
   return series;
 }
 

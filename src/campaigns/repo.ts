@@ -3,7 +3,7 @@ import os from 'node:os';
 import { InputError } from '../errors.ts';
 import type { MergeOptions } from '../merge/index.ts';
 import { isIsoDate } from '../merge/dates.ts';
-import type { Db } from '../store/db.ts';
+import { tableColumns, type Db } from '../store/db.ts';
 import { sql, type Selectable } from 'kysely';
 import type { CampaignsTable, DispatchesTable } from '../store/schema.ts';
 import type { Trx } from '../store/tx.ts';
@@ -39,10 +39,16 @@ export function checkIsoDate(value: string, what: string): string {
   return value;
 }
 
-/** "14,3" -> [14, 3]: days before the reply-by date; positive integers only. */
+/** Reminder rounds before the reply-by date a campaign may ask for. */
+export const MAX_REMIND_ROUNDS = 10;
+
+/** "14,3" -> [14, 3]: days before the reply-by date; positive integers only, at most MAX_REMIND_ROUNDS. */
 export function parseRemindOffsets(value: string | undefined): number[] {
   if (value === undefined || value.trim() === '') return [];
   const parts = value.split(',').map((s) => s.trim());
+  if (parts.length > MAX_REMIND_ROUNDS) {
+    throw new InputError(`--remind: "${value.length > 40 ? `${value.slice(0, 40)}…` : value}" asks for ${parts.length} rounds; at most ${MAX_REMIND_ROUNDS}`);
+  }
   const out: number[] = [];
   for (const p of parts) {
     if (!/^[1-9]\d{0,3}$/.test(p)) throw new InputError(`--remind: "${p}" is not a positive whole number of days (e.g. --remind 14,3)`);
@@ -100,7 +106,7 @@ const detailMemo = new Map<string, { text: string; parsed: unknown }>();
 let stepColumns: string[] | undefined;
 
 export async function getCampaignForStep(db: Db | Trx, id: string): Promise<Campaign & { approvalParsed?: unknown }> {
-  stepColumns ??= (await sql<{ name: string }>`pragma table_info(campaigns)`.execute(db)).rows.map((r) => r.name).filter((n) => n !== 'approval_detail');
+  stepColumns ??= (await tableColumns(db, 'campaigns')).filter((n) => n !== 'approval_detail');
   const row = await db
     .selectFrom('campaigns')
     .select(stepColumns.map((c) => sql.ref(c).as(c)) as never[])

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { generateSigningKey, loadSigningKey, takeCheckpoint } from '../audit/checkpoint.ts';
+import { describeCheckpointFailure, readPublicKey, verifyCheckpoints } from '../audit/checkpoint-verify.ts';
 import { exportDispatches } from '../audit/dispatch-export.ts';
 import { exportEvents, type ExportFormat } from '../audit/export.ts';
 import { describeBreak, verifyChain } from '../audit/verify.ts';
@@ -7,7 +9,10 @@ import { InputError, UsageError } from '../errors.ts';
 import { action } from './run.ts';
 import { withDb } from './store.ts';
 
-/** `chancery audit verify | export`: check the hash-chained audit trail; hand over dispatches or events. */
+/**
+ * `chancery audit verify | export | checkpoint | keygen`: check the hash-chained audit trail
+ * (against signed checkpoints kept outside the store); hand over dispatches or events.
+ */
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -17,13 +22,50 @@ export function registerAuditCommands(program: Command): void {
   audit
     .command('verify')
     .description('check every event against its hash and its predecessor (exit 1 naming the first bad event)')
+    .option('--checkpoints <file>', 'also check the signed checkpoints of this file: the store must still hold each checkpointed head at its count (exit 1 naming the last good checkpoint)')
+    .option('--public-key <file>', 'with --checkpoints: every checkpoint must be signed by this Ed25519 public key (PEM, as audit keygen prints it)')
     .action(
-      action(async () => {
+      action(async (opts: { checkpoints?: string; publicKey?: string }) => {
+        if (opts.publicKey !== undefined && opts.checkpoints === undefined) throw new UsageError('--public-key goes with --checkpoints FILE');
+        const publicKey = opts.publicKey !== undefined ? readPublicKey(opts.publicKey) : undefined;
         await withDb(async (db) => {
           const result = await verifyChain(db);
           if (!result.ok) throw new InputError(describeBreak(result.firstBad));
           out(`chain whole: ${result.count} events`);
+          if (opts.checkpoints === undefined) return;
+          const report = await verifyCheckpoints(db, opts.checkpoints, { publicKey });
+          if (report.firstBad) throw new InputError(describeCheckpointFailure(opts.checkpoints, report));
+          if (!report.lastGood) throw new InputError(`${opts.checkpoints}: no checkpoint in it`);
+          out(`checkpoints good: ${report.checked}; the latest ${report.lastGood.at} at ${report.lastGood.count} events; signed by ${report.fingerprints.join(', ')}`);
         });
+      }),
+    );
+
+  audit
+    .command('checkpoint')
+    .description('sign (AUDIT_SIGNING_KEY_FILE) the head hash, the event count and the time, and append it as one JSON line to the checkpoint file')
+    .option('--out <file>', 'checkpoint file (default AUDIT_CHECKPOINT_FILE, or audit-checkpoints.jsonl in the working folder)')
+    .action(
+      action(async (opts: { out?: string }) => {
+        await withDb(async (db, cfg) => {
+          if (!cfg.AUDIT_SIGNING_KEY_FILE) throw new UsageError('AUDIT_SIGNING_KEY_FILE is not set (make a key with chancery audit keygen --out FILE)');
+          const key = loadSigningKey(cfg.AUDIT_SIGNING_KEY_FILE);
+          const file = opts.out ?? cfg.paths.checkpoints;
+          const cp = await takeCheckpoint(db, key, file);
+          out(`checkpoint ${cp.at}: ${cp.count} events, head ${cp.head}, signed by ${key.fingerprint}, appended to ${file}`);
+        });
+      }),
+    );
+
+  audit
+    .command('keygen')
+    .description('write a new Ed25519 private key for AUDIT_SIGNING_KEY_FILE (mode 0600, never over a file) and print its public key')
+    .requiredOption('--out <file>', 'file for the private key')
+    .action(
+      action((opts: { out: string }) => {
+        const { publicKeyPem, fingerprint } = generateSigningKey(opts.out);
+        process.stdout.write(publicKeyPem);
+        out(`fingerprint ${fingerprint}; set AUDIT_SIGNING_KEY_FILE=${opts.out}`);
       }),
     );
 

@@ -13,7 +13,9 @@ import { loadConfig } from '../config.ts';
 import { InfrastructureError, InputError, UsageError } from '../errors.ts';
 import { createMailer } from '../mail/index.ts';
 import { formatGaps } from '../merge/index.ts';
+import { ensureRegistryLoaded } from '../registry/index.ts';
 import { runUntilDone, type RunProgress } from '../../workers/run.ts';
+import { commandActor } from './identity.ts';
 import { action } from './run.ts';
 import { withDb as withStore } from './store.ts';
 
@@ -56,12 +58,15 @@ export function registerCampaignCommands(program: Command): void {
     .requiredOption('--reply-by <date>', 'reply-by date, yyyy-mm-dd')
     .option('--remind <days>', 'reminders, days before reply-by: 14,3')
     .option('--letter-date <date>', "date of the note, yyyy-mm-dd (default: the template's)")
-    .option('--by <name>', 'who drafts it (the approver must be someone else)')
+    .option('--by <name>', 'who drafts it (the approver must be someone else); with accounts, a drafter, password asked or CHANCERY_PASSWORD')
     .option('--rate <perMinute>', 'at most this many messages a minute for this campaign')
     .option('--overdue-remind <days>', 'one more reminder this many days after the reply-by date')
     .action(
       action(async (opts: { template: string; reference: string; audience: string; replyBy: string; remind?: string; letterDate?: string; by?: string; rate?: string; overdueRemind?: string }) => {
-        await withDb(async (db, cfg) => {
+        await withStore(async (db, cfg) => {
+          // Who it is first: a refused --by leaves even an empty store as it was.
+          const actor = await commandActor(db, cfg, opts.by, 'draft', 'create campaigns');
+          await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
           const c = await createCampaign(db, cfg, {
             templateId: opts.template,
             reference: opts.reference,
@@ -69,7 +74,8 @@ export function registerCampaignCommands(program: Command): void {
             replyBy: opts.replyBy,
             letterDate: opts.letterDate,
             remind: opts.remind,
-            by: opts.by ?? defaultActor(),
+            by: actor.name,
+            auth: actor.auth,
             ratePerMinute: positiveInt(opts.rate, '--rate'),
             overdueRemind: positiveInt(opts.overdueRemind, '--overdue-remind'),
           });
@@ -101,11 +107,13 @@ export function registerCampaignCommands(program: Command): void {
   campaign
     .command('approve <id>')
     .description('approve the exact documents (the approver must differ from the creator)')
-    .requiredOption('--by <name>', 'approver')
+    .requiredOption('--by <name>', 'approver; with accounts, an approver, password asked or CHANCERY_PASSWORD')
     .action(
       action(async (id: string, opts: { by: string }) =>
-        withDb(async (db, cfg) => {
-          const c = await approveCampaign(db, cfg, id, opts.by);
+        withStore(async (db, cfg) => {
+          const actor = await commandActor(db, cfg, opts.by, 'approve', 'approve campaigns');
+          await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
+          const c = await approveCampaign(db, cfg, id, actor.name, actor.auth);
           out(`campaign ${c.id} approved by ${c.approved_by} (fingerprint ${c.approval_fingerprint?.slice(0, 16)}…)`);
         }),
       ),

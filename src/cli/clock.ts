@@ -5,7 +5,7 @@ import { clockState, formatZoned, parseInstant, resetClock } from '../clock.ts';
 import { loadConfig } from '../config.ts';
 import { advanceClock, driveClock } from '../deadlines/drive.ts';
 import type { SweepReport } from '../deadlines/jobs.ts';
-import { openDb } from '../store/db.ts';
+import { openStore } from '../store/db.ts';
 import { action } from './run.ts';
 
 /**
@@ -28,7 +28,7 @@ export function registerClockCommands(program: Command): void {
     .action(
       action(async () => {
         const cfg = loadConfig();
-        const db = await openDb(cfg.paths.db);
+        const db = await openStore(cfg);
         try {
           const s = await clockState(db);
           out(`${s.driven ? 'driven' : 'system'}: ${formatZoned(s.now, cfg.DUTY_STATION_TZ)} (${s.now.toISOString()})${s.driven ? `; set by ${s.setBy} at ${s.setAt}` : ''}`);
@@ -83,7 +83,7 @@ export function registerClockCommands(program: Command): void {
     .action(
       action(async (opts: { by?: string }) => {
         const cfg = loadConfig();
-        const db = await openDb(cfg.paths.db);
+        const db = await openStore(cfg);
         try {
           const s = await resetClock(db, opts.by ?? defaultActor());
           out(`clock: system time ${s.now.toISOString()}`);

@@ -10,6 +10,7 @@ import { registerRedisCommands } from './redis.ts';
 import { registerRegistryCommands } from './registry.ts';
 import { registerServeCommands } from './serve.ts';
 import { registerStatusCommands } from './status.ts';
+import { registerStoreCommands } from './store.ts';
 import { registerTemplateCommands } from './template.ts';
 import { registerUserCommands } from './user.ts';
 import { registerWorkerCommands } from './worker.ts';
@@ -31,4 +32,5 @@ export function registerCommands(program: Command): void {
   registerUserCommands(program);
   registerAuditCommands(program);
   registerBenchCommands(program);
+  registerStoreCommands(program);
 }

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../files.ts';
 import { chooseVersion, mergeDocument } from '../merge/index.ts';
 import { ensureRegistryLoaded, getRecipient } from '../registry/index.ts';
 import { renderDocument } from '../render/index.ts';
-import { openDb } from '../store/db.ts';
+import { openStore } from '../store/db.ts';
 import { loadTemplate, loadTemplateVersions } from '../templates/index.ts';
 import { action } from './run.ts';
 
@@ -26,7 +26,7 @@ export function registerPreviewCommands(program: Command): void {
     .action(
       action(async (opts: { template: string; recipient: string; lang?: string; reference?: string; letterDate?: string; replyBy?: string; out: string }) => {
         const cfg = loadConfig();
-        const db = await openDb(cfg.paths.db);
+        const db = await openStore(cfg);
         try {
           await ensureRegistryLoaded(db, cfg.CHANCERY_REGISTRY);
           const recipient = await getRecipient(db, opts.recipient);

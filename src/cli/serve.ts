@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { InfrastructureError, UsageError } from '../errors.ts';
 import { loadWebSecret, openWebRuntime } from '../web/context.ts';
-import { buildServer } from '../web/server.ts';
+import { buildServer, parseTrustProxy } from '../web/server.ts';
 import { logger, componentLogger } from '../ops/log.ts';
 import { onStopSignal, stopAndExit, withDeadline } from '../ops/stop.ts';
 import type { WebApp } from '../web/server.ts';
@@ -30,10 +30,11 @@ export function registerServeCommands(program: Command): void {
     .option('--port <port>', 'TCP port', '8080')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--no-workers', 'do not run render/send workers in this process (chancery worker does)')
-    .option('--trust-proxy', 'behind a TLS-terminating reverse proxy: trust X-Forwarded-* (Secure cookies)')
+    .option('--trust-proxy <proxies>', "behind reverse proxies: their addresses or CIDRs (10.0.0.1,10.1.0.0/16), or how many there are (1); their X-Forwarded-* headers are believed")
     .action(
-      action(async (opts: { port: string; host: string; workers: boolean; trustProxy?: boolean }) => {
+      action(async (opts: { port: string; host: string; workers: boolean; trustProxy?: string }) => {
         if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535) throw new UsageError(`--port: "${opts.port}" is not a port number`);
+        const trustProxy = opts.trustProxy === undefined ? undefined : parseTrustProxy(opts.trustProxy);
         const cfg = loadConfig();
         const log = componentLogger('serve');
         const stop = onStopSignal(log);
@@ -41,7 +42,7 @@ export function registerServeCommands(program: Command): void {
         const app = await buildServer({
           runtime,
           secret: loadWebSecret(cfg),
-          trustProxy: opts.trustProxy === true,
+          trustProxy,
           // Never in the log: cookies, tokens, passwords (bodies are not logged at all).
           loggerInstance: logger.child({}, { redact: ['req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'] }),
         });

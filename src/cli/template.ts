@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../files.ts';
-import { parseRegistryFile } from '../registry/index.ts';
-import { checkTemplate, displayPath, importArchivedNote, listTemplates, parseTemplateText, loadTemplate, loadTemplateVersions } from '../templates/index.ts';
+import { decodeUtf8, parseRegistryFile } from '../registry/index.ts';
+import { checkTemplate, displayPath, importArchivedNote, parseTemplateText, loadTemplate, loadTemplateVersions, scanTemplates } from '../templates/index.ts';
 import { action } from './run.ts';
 
 /** Custom field names of the registry file, when there is one, so `check` knows them. */
@@ -31,12 +31,14 @@ export function registerTemplateCommands(program: Command): void {
     .action(
       action(async (file: string, opts: { id: string; lang: string; subject?: string; out?: string; force: boolean }) => {
         const cfg = loadConfig();
-        let text: string;
+        let bytes: Buffer;
         try {
-          text = fs.readFileSync(file, 'utf8');
+          bytes = fs.readFileSync(file);
         } catch (err) {
           throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
         }
+        // The registry's check: a Windows-1252 or UTF-16 export is named as such, with its line.
+        const text = decodeUtf8(file, bytes);
         const out = path.resolve(opts.out ?? path.join(cfg.paths.templates, `${opts.id}.${opts.lang}.md`));
         if (opts.out && !/\.md$/.test(out)) throw new UsageError(`--out ${opts.out}: a template file ends in .md`);
         const existing = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : undefined;
@@ -59,22 +61,25 @@ export function registerTemplateCommands(program: Command): void {
 
   template
     .command('list')
-    .description('list the templates and their language versions')
+    .description('list the templates and their language versions; a file that does not load is listed as broken (exit 1)')
     .option('--json', 'print JSON', false)
     .action(
       action(async (opts: { json: boolean }) => {
-        const metas = await listTemplates(loadConfig().paths.templates);
+        const { templates: metas, broken } = await scanTemplates(loadConfig().paths.templates);
+        // The others are listed all the same; each broken file says its line and error.
+        const brokenLines = broken.map((b) => `broken: ${b.problem}\n`).join('');
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(metas, null, 2)}\n`);
-          return;
+          process.stderr.write(brokenLines);
+        } else if (metas.length === 0) {
+          process.stdout.write(`No templates.\n${brokenLines}`);
+        } else {
+          const rows = [['id', 'lang', 'version', 'kind', 'reference', 'subject'], ...metas.map((m) => [m.id, m.language, String(m.version), m.kind, m.reference, m.subject])];
+          const widths = [0, 1, 2, 3, 4].map((k) => Math.max(...rows.map((r) => [...r[k]!].length)));
+          for (const r of rows) process.stdout.write(`${r.map((c, k) => (k < 5 ? c.padEnd(widths[k]!) : c)).join('  ')}\n`);
+          process.stdout.write(brokenLines);
         }
-        if (metas.length === 0) {
-          process.stdout.write('No templates.\n');
-          return;
-        }
-        const rows = [['id', 'lang', 'version', 'kind', 'reference', 'subject'], ...metas.map((m) => [m.id, m.language, String(m.version), m.kind, m.reference, m.subject])];
-        const widths = [0, 1, 2, 3, 4].map((k) => Math.max(...rows.map((r) => [...r[k]!].length)));
-        for (const r of rows) process.stdout.write(`${r.map((c, k) => (k < 5 ? c.padEnd(widths[k]!) : c)).join('  ')}\n`);
+        return broken.length > 0 ? 1 : 0;
       }),
     );
 

@@ -1,27 +1,12 @@
-import readline from 'node:readline';
 import type { Command } from 'commander';
 import { defaultActor } from '../campaigns/repo.ts';
 import { InputError, UsageError } from '../errors.ts';
-import { addUser, listUsers, ROLES, setUserPassword, setUserRole } from '../web/users.ts';
+import { addUser, checkRole, listUsers, ROLES, setUserPassword, setUserRole } from '../web/users.ts';
+import { commandActor, promptHidden } from './identity.ts';
 import { action } from './run.ts';
 import { withDb } from './store.ts';
 
 /** `chancery user add|list|set-role|passwd`: accounts of the web console (chancery serve). */
-
-/** Reads one line from a terminal without echoing it. */
-function promptHidden(question: string): Promise<string> {
-  return new Promise((resolve) => {
-    const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    const muted = rl as unknown as { _writeToOutput: (s: string) => void };
-    process.stderr.write(question);
-    muted._writeToOutput = () => {};
-    rl.question('', (answer) => {
-      rl.close();
-      process.stderr.write('\n');
-      resolve(answer);
-    });
-  });
-}
 
 async function readStdinLine(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -51,11 +36,18 @@ export function registerUserCommands(program: Command): void {
     .description(`add an account (role: ${ROLES.join(', ')}); the password is asked, piped, or given with --password`)
     .requiredOption('--role <role>', ROLES.join('|'))
     .option('--password <password>', 'the password (visible to other local users in the process list: prefer the prompt or stdin)')
-    .option('--by <name>', 'who adds it (audit)')
+    .option('--by <name>', 'who adds it: once accounts exist, an admin (password asked or CHANCERY_PASSWORD)')
     .action(
       action(async (name: string, opts: { role: string; password?: string; by?: string }) => {
-        const password = await obtainPassword(opts.password);
-        const u = await withDb((db) => addUser(db, { name, role: opts.role, password, by: opts.by ?? defaultActor() }));
+        const u = await withDb(async (db, cfg) => {
+          // Its administrator first (nothing to check for the very first account), then the new password.
+          const actor = await commandActor(db, cfg, opts.by, 'admin', 'add users');
+          if (actor.auth === 'none' && checkRole(opts.role) !== 'admin') {
+            throw new InputError(`--role ${opts.role}: the first account must be an admin (it adds the others: chancery user add NAME --role admin)`);
+          }
+          const password = await obtainPassword(opts.password);
+          return addUser(db, { name, role: opts.role, password, by: actor.name, auth: actor.auth });
+        });
         process.stdout.write(`user ${u.name} added as ${u.role}\n`);
       }),
     );

@@ -1,6 +1,7 @@
 import { CsvError, parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { InputError } from '../errors.ts';
+import { neutraliseFormulaCell, restoreFormulaCell } from '../spreadsheet.ts';
 import { languageSchema, type Language, type Recipient } from './schema.ts';
 
 /**
@@ -63,11 +64,6 @@ export type RawRecord = {
   fieldName(path: readonly PropertyKey[]): string;
 };
 
-/** Formula injection: a cell a spreadsheet would evaluate (= + - @) gets a leading quote on export. */
-const FORMULA = /^'*[=+\-@]/;
-/** The inverse on import, so an exported file reads back as it was. */
-const ESCAPED_FORMULA = /^'+[=+\-@]/;
-
 export function parseRegistryCsv(file: string, text: string): RawRecord[] {
   let rows: string[][];
   try {
@@ -99,7 +95,8 @@ export function parseRegistryCsv(file: string, text: string): RawRecord[] {
     const row: Record<string, string> = {};
     columns.forEach((c, k) => {
       const v = cells[k] ?? '';
-      row[c] = ESCAPED_FORMULA.test(v) ? v.slice(1) : v;
+      // Export quoted cells a spreadsheet would evaluate: take that quote off again.
+      row[c] = restoreFormulaCell(v);
     });
     return rowToRecord(`row ${i + 1}`, row, columns);
   });
@@ -285,8 +282,7 @@ function recipientToRow(r: Recipient, columns: string[]): string[] {
   }
   for (const [k, v] of Object.entries(r.custom)) values[`custom_${k}`] = v;
   return columns.map((c) => {
-    const v = values[c] ?? '';
-    return FORMULA.test(v) ? `'${v}` : v;
+    return neutraliseFormulaCell(values[c] ?? '');
   });
 }
 

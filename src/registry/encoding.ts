@@ -1,7 +1,8 @@
 import { InputError } from '../errors.ts';
 
 /**
- * Turns the bytes of a registry file into text, refusing anything but UTF-8 with a message
+ * Turns the bytes of a registry file (or an archived note to import as a template) into text,
+ * refusing anything but UTF-8 with a message
  * that says what the file is and what to do: spreadsheets often save Windows-1252 or UTF-16,
  * and a silently mis-decoded "Côte d'Ivoire" would go out in a diplomatic note.
  */

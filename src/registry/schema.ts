@@ -13,11 +13,26 @@ export const recipientIdSchema = z
 export const languageSchema = z.enum(['en', 'fr', 'es', 'ru', 'zh', 'ar']);
 export type Language = z.infer<typeof languageSchema>;
 
+/**
+ * Characters that break a line or control a terminal: C0 (CR, LF, tab, ...), DEL, C1
+ * (U+0080-U+009F, NEL among them) and the Unicode line and paragraph separators U+2028/U+2029,
+ * which mail clients and editors show as line breaks.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** The first such character as "U+0085", or undefined when the text is one clean line. */
+export function controlCharacter(text: string): string | undefined {
+  const m = CONTROL.exec(text);
+  return m ? `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}` : undefined;
+}
+
+const noControl = (s: string, ctx: z.RefinementCtx) => {
+  const c = controlCharacter(s);
+  if (c) ctx.addIssue({ code: 'custom', message: `contains a control character (${c})` });
+};
+
 /** A single line of text that goes into a letter or an e-mail header: no control characters. */
-export const lineSchema = z
-  .string()
-  .max(500, 'is longer than 500 characters')
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'contains a control character (CR, LF, tab, ...)');
+export const lineSchema = z.string().max(500, 'is longer than 500 characters').superRefine(noControl);
 
 const requiredLine = lineSchema.refine((s) => s.trim().length > 0, 'is empty');
 
@@ -58,7 +73,8 @@ export type FunctionalTitle = z.infer<typeof functionalTitleSchema>;
 const emailSchema = z
   .string()
   .max(254)
-  .regex(/^[^\s@<>()",;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/, 'is not a valid e-mail address');
+  .regex(/^[^\s@<>()",;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/, 'is not a valid e-mail address')
+  .superRefine(noControl);
 
 export const recipientSchema = z
   .object({

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CompiledQuery } from 'kysely';
 import { batches } from './batches.ts';
+import { engineOf, type Engine } from './db.ts';
 import type { Trx } from './tx.ts';
 import type { EventsTable } from './schema.ts';
 
@@ -66,16 +67,21 @@ function hashWithData(prevHash: string, event: HashedEvent, dataJson: string): s
  * each event's values. The insert's parameters follow EVENT_COLUMNS.
  */
 const EVENT_COLUMNS = ['id', 'at', 'type', 'campaign_id', 'dispatch_id', 'actor', 'data', 'prev_hash', 'hash'] as const;
-let compiled: { head: CompiledQuery<Pick<EventsTable, 'id' | 'hash'>>; insert: CompiledQuery } | undefined;
+type Statements = { head: CompiledQuery<Pick<EventsTable, 'id' | 'hash'>>; insert: CompiledQuery };
+/** Per engine: each compiles to its own SQL (placeholders ? against $1). */
+const compiled = new Map<Engine, Statements>();
 
-function statements(trx: Trx): NonNullable<typeof compiled> {
-  if (!compiled) {
+function statements(trx: Trx): Statements {
+  const engine = engineOf(trx);
+  let s = compiled.get(engine);
+  if (!s) {
     const sample = Object.fromEntries(EVENT_COLUMNS.map((c) => [c, null])) as unknown as EventsTable;
     const insert = trx.insertInto('events').values(sample).compile();
     if (insert.parameters.length !== EVENT_COLUMNS.length) throw new Error('events insert: unexpected parameters');
-    compiled = { head: trx.selectFrom('events').select(['id', 'hash']).orderBy('id', 'desc').limit(1).compile(), insert };
+    s = { head: trx.selectFrom('events').select(['id', 'hash']).orderBy('id', 'desc').limit(1).compile(), insert };
+    compiled.set(engine, s);
   }
-  return compiled;
+  return s;
 }
 
 /** Appends one event at the head of the chain; returns the stored row. */

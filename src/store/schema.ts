@@ -112,6 +112,12 @@ export interface EventsTable {
 
 export type UserRole = 'viewer' | 'drafter' | 'approver' | 'admin';
 
+/**
+ * How the actor of an audit event proved who they are (events' data.auth): a password typed on a
+ * terminal, CHANCERY_PASSWORD, a web session, or nothing (no account exists yet: the demo).
+ */
+export type AuthMethod = 'password' | 'env' | 'session' | 'none';
+
 export interface UsersTable {
   name: string;
   name_key: string;

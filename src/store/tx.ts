@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
-import { flushWal, type Db } from './db.ts';
+import { engineOf, flushWal, type Db } from './db.ts';
 
 /** A Kysely handle bound to one open write transaction. */
 export type Trx = Kysely<Database>;
@@ -21,7 +21,9 @@ export type Trx = Kysely<Database>;
  * the event loop (sharedTx): each still all or nothing, by a savepoint of its own. For the send
  * steps, many small transactions from concurrent jobs.
  *
- * PostgreSQL via DATABASE_URL would use a plain BEGIN with SELECT ... FOR UPDATE on the chain head.
+ * PostgreSQL (DATABASE_URL): BEGIN, then a transaction-level advisory lock (beginWrite), so
+ * writers in every process take turns as on SQLite and the audit chain stays one line; durable
+ * is a no-op there, as every PostgreSQL commit is flushed before it returns.
  */
 export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { durable?: boolean; shared?: boolean } = {}): Promise<T> {
   const result = opts.shared ? await sharedTx(db, fn) : await ownTx(db, fn);
@@ -29,10 +31,27 @@ export async function writeTx<T>(db: Db, fn: (trx: Trx) => Promise<T>, opts: { d
   return result;
 }
 
+/** Key of the advisory lock every PostgreSQL write transaction holds: one writer at a time, as SQLite. */
+export const PG_WRITE_LOCK = 4_208_170_002;
+
+/**
+ * Starts a write transaction holding the store's write lock: SQLite's BEGIN IMMEDIATE; on
+ * PostgreSQL BEGIN and pg_advisory_xact_lock, released by COMMIT or ROLLBACK. Read committed:
+ * each statement after the lock sees every commit made before it was granted (the chain's head).
+ */
+async function beginWrite(conn: Trx): Promise<void> {
+  if (engineOf(conn) === 'sqlite') {
+    await sql`begin immediate`.execute(conn);
+    return;
+  }
+  await sql`begin`.execute(conn);
+  await sql`select pg_advisory_xact_lock(${sql.lit(PG_WRITE_LOCK)})`.execute(conn);
+}
+
 /** One BEGIN IMMEDIATE ... COMMIT around `fn`; rolled back if it throws. */
 function ownTx<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
   return db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
+    await beginWrite(conn);
     try {
       const value = await fn(conn);
       await sql`commit`.execute(conn);

@@ -68,9 +68,14 @@ function parseCached(raw: string, shown: string): Template {
   return t;
 }
 
-/** Reads and validates templates/<id>.<lang>.md; the file name must match id and language. */
-export async function readTemplateFile(file: string): Promise<Template> {
-  const shown = displayPath(file);
+/**
+ * Reads and validates templates/<id>.<lang>.md; the file name must match id and language.
+ * Messages name the file relative to the templates folder `dir` ("cu-2009-92.fr.md"), never
+ * its place on the server.
+ */
+export async function readTemplateFile(dir: string, fileName: string): Promise<Template> {
+  const file = path.join(dir, fileName);
+  const shown = path.relative(dir, file);
   const name = FILE_NAME.exec(path.basename(file));
   if (!name) throw new InputError(`${shown}: a template file is named <id>.<lang>.md (e.g. cu-2009-92.fr.md)`);
   let raw: string;
@@ -99,11 +104,9 @@ export async function loadTemplate(dir: string, id: string, language: string): P
   const names = await templateFileNames(dir);
   if (!names.includes(path.basename(file))) {
     const others = names.filter((n) => n.startsWith(`${id}.`)).map((n) => n.split('.')[1]);
-    throw new InputError(
-      `template "${id}" has no version in ${language} (${displayPath(file)} not found${others.length ? `; versions: ${others.join(', ')}` : ''})`,
-    );
+    throw new InputError(`template "${id}" has no version in ${language} (${path.basename(file)} not found${others.length ? `; versions: ${others.join(', ')}` : ''})`);
   }
-  return readTemplateFile(file);
+  return readTemplateFile(dir, path.basename(file));
 }
 
 async function templateFileNames(dir: string): Promise<string[]> {
@@ -111,7 +114,7 @@ async function templateFileNames(dir: string): Promise<string[]> {
     return readdirSync(dir).filter((n) => FILE_NAME.test(n)).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new InputError(`${displayPath(dir)}: cannot read the templates folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new InputError(`cannot read the templates folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
 }
 
@@ -119,13 +122,35 @@ async function templateFileNames(dir: string): Promise<string[]> {
 export async function loadTemplateVersions(dir: string, id: string): Promise<Template[]> {
   checkId(id);
   const names = (await templateFileNames(dir)).filter((n) => FILE_NAME.exec(n)?.[1] === id);
-  if (names.length === 0) throw new InputError(`no template "${id}" in ${displayPath(dir)}/`);
-  return Promise.all(names.map((n) => readTemplateFile(path.join(dir, n))));
+  if (names.length === 0) throw new InputError(`no template "${id}" in the templates folder`);
+  return Promise.all(names.map((n) => readTemplateFile(dir, n)));
 }
 
-/** The front matter of every template file in the folder (sorted by id, then language). */
+/** A template file that does not load: its name, id and language, and why (its line and error). */
+export type BrokenTemplate = { file: string; id: string; language: string; problem: string };
+
+/**
+ * Every template file in the folder (sorted by id, then language): the front matter of those
+ * that load, and those that do not, so that one broken file hides none of the others.
+ */
+export async function scanTemplates(dir: string): Promise<{ templates: TemplateMeta[]; broken: BrokenTemplate[] }> {
+  const templates: TemplateMeta[] = [];
+  const broken: BrokenTemplate[] = [];
+  for (const name of await templateFileNames(dir)) {
+    try {
+      templates.push((await readTemplateFile(dir, name)).meta);
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      const [, id = '', language = ''] = FILE_NAME.exec(name) ?? [];
+      broken.push({ file: name, id, language, problem: err.message });
+    }
+  }
+  return { templates, broken };
+}
+
+/** The front matter of every template file in the folder (sorted by id, then language); InputError for the first that does not load. */
 export async function listTemplates(dir: string): Promise<TemplateMeta[]> {
-  const names = await templateFileNames(dir);
-  const templates = await Promise.all(names.map((n) => readTemplateFile(path.join(dir, n))));
-  return templates.map((t) => t.meta);
+  const { templates, broken } = await scanTemplates(dir);
+  if (broken[0]) throw new InputError(broken[0].problem);
+  return templates;
 }

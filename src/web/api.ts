@@ -5,7 +5,7 @@ import { campaignStatus } from '../campaigns/lifecycle.ts';
 import { getCampaign } from '../campaigns/repo.ts';
 import { getRecipient, recipientSchema } from '../registry/index.ts';
 import { campaignIdSchema, recipientIdSchema } from './pages.ts';
-import { allRecipients, editRecipient, importCsv, recipientFields, searchRecipients } from './registry-web.ts';
+import { allRecipients, editRecipient, importRegistryBytes, recipientFields, searchRecipients } from './registry-web.ts';
 import { permissionsOf } from './roles.ts';
 import { doRecordReply, followUp, REPLY_CHANNELS } from './replies-web.ts';
 import type { WebApp } from './server.ts';
@@ -296,7 +296,7 @@ export function registerApiRoutes(appIn: WebApp): void {
       },
     },
     async (req, reply) => {
-      const o = await importCsv(rt, me(req), req.body.name ?? 'request body', req.body.csv, req.body.dryRun);
+      const o = await importRegistryBytes(rt, me(req), req.body.name ?? 'request body', Buffer.from(req.body.csv, 'utf8'), 'csv', req.body.dryRun);
       if (o.problems.length > 0 || !o.result) return reply.code(400).send({ problems: o.problems });
       return { rows: o.rows, dryRun: o.dryRun, ...o.result };
     },
@@ -306,8 +306,28 @@ export function registerApiRoutes(appIn: WebApp): void {
 
   app.get(
     '/api/templates',
-    { schema: { tags: ['templates'], summary: 'Templates and their language versions', response: { 200: z.array(z.object({ id: z.string(), versions: z.array(z.object({ language: z.string(), version: z.number(), kind: z.string(), reference: z.string(), subject: z.string() })) })), ...errors } } },
-    async () => (await templateGroups(rt)).map((g) => ({ id: g.id, versions: g.versions.map((v) => ({ language: v.language, version: v.version, kind: v.kind, reference: v.reference, subject: v.subject })) })),
+    {
+      schema: {
+        tags: ['templates'],
+        summary: 'Templates and their language versions; broken: the files that do not load, with their line and error',
+        response: {
+          200: z.array(
+            z.object({
+              id: z.string(),
+              versions: z.array(z.object({ language: z.string(), version: z.number(), kind: z.string(), reference: z.string(), subject: z.string() })),
+              broken: z.array(z.object({ language: z.string(), file: z.string(), problem: z.string() })),
+            }),
+          ),
+          ...errors,
+        },
+      },
+    },
+    async () =>
+      (await templateGroups(rt)).map((g) => ({
+        id: g.id,
+        versions: g.versions.map((v) => ({ language: v.language, version: v.version, kind: v.kind, reference: v.reference, subject: v.subject })),
+        broken: g.broken.map((b) => ({ language: b.language, file: b.file, problem: b.problem })),
+      })),
   );
   app.get(
     '/api/templates/:tid/check',

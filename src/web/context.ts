@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Worker } from 'bullmq';
+import { checkpointOnCampaignEnd } from '../audit/checkpoint-jobs.ts';
 import { openDispatchContext, type OpenedContext } from '../campaigns/context.ts';
 import { workerActor } from '../campaigns/repo.ts';
 import type { Config } from '../config.ts';
@@ -35,7 +36,14 @@ export type WebRuntime = {
 export async function openWebRuntime(cfg: Config, opts: { workers: boolean; log?: (line: string) => void }): Promise<WebRuntime> {
   const opened: OpenedContext = await openDispatchContext(cfg, { mailer: opts.workers, actor: workerActor(), log: opts.log });
   const workers: Worker[] = [];
+  let checkpoints: ReturnType<typeof checkpointOnCampaignEnd> | undefined;
   if (opts.workers) {
+    try {
+      checkpoints = checkpointOnCampaignEnd(opened.ctx);
+    } catch (err) {
+      await opened.close();
+      throw err;
+    }
     workers.push(startRenderWorker(opened.ctx, opened.redis), startSendWorker(opened.ctx, opened.redis), startRemindWorker(opened.ctx, opened.redis));
     await Promise.all(workers.map((w) => w.waitUntilReady()));
   }
@@ -47,7 +55,13 @@ export async function openWebRuntime(cfg: Config, opts: { workers: boolean; log?
     inProcessWorkers: opts.workers,
     async close() {
       await stopWorkers(workers, { graceMs: cfg.STOP_GRACE_MS, log: componentLogger('serve') });
-      await withDeadline(opened.close(), STOP_STEP_MS);
+      await withDeadline(
+        (async () => {
+          await checkpoints?.close();
+          await opened.close();
+        })(),
+        STOP_STEP_MS,
+      );
     },
   };
 }

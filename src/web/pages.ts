@@ -5,9 +5,9 @@ import { getCampaign, type Campaign } from '../campaigns/repo.ts';
 import { campaignStatus } from '../campaigns/lifecycle.ts';
 import { ChanceryError } from '../errors.ts';
 import { formatGaps } from '../merge/index.ts';
-import { getRecipient } from '../registry/index.ts';
+import { getRecipient, registryFormatOf } from '../registry/index.ts';
 import { doAssign, doRecordReply, followUp, REPLY_CHANNELS, unmatchedEmails } from './replies-web.ts';
-import { allRecipients, editRecipient, importCsv, recipientFields, searchRecipients } from './registry-web.ts';
+import { allRecipients, editRecipient, importRegistryBytes, recipientFields, searchRecipients } from './registry-web.ts';
 import { can } from './roles.ts';
 import { FLASH_COOKIE, pageData, SESSION_COOKIE, setFlash, type WebApp } from './server.ts';
 import {
@@ -71,9 +71,15 @@ function sendPdf(reply: FastifyReply, letter: Letter) {
     .send(letter.bytes);
 }
 
-/** Only a path of this site, never "//other.example". */
+/**
+ * Where to go after signing in: a path of this site only, never "//other.example" nor "/\\other".
+ * Anything but printable ASCII (controls, spaces, other letters) is percent-encoded first, so
+ * the Location header is always valid and a browser cannot strip a tab to make "//".
+ */
 function safeNext(next: string | undefined): string {
-  return next && /^\/(?!\/)[^\s\\]*$/.test(next) && !next.startsWith('/login') ? next : '/campaigns';
+  if (!next) return '/campaigns';
+  const encoded = next.replace(/[^\x21-\x7e]/gu, (c) => Buffer.from(c, 'utf8').toString('hex').toUpperCase().replace(/../g, '%$&'));
+  return /^\/(?!\/)[^\\]*$/.test(encoded) && !encoded.startsWith('/login') ? encoded : '/campaigns';
 }
 
 /** The actions a campaign's page offers: what the role allows and the state admits. */
@@ -111,6 +117,7 @@ export function registerPageRoutes(appIn: WebApp, opts: { loginRateLimit: { max:
     },
     async (req, reply) => {
       const { name, password, next } = req.body;
+      const to = safeNext(next); // settled before anything is written
       const user = await authenticate(rt.db, name, password);
       if (!user) {
         await recordEvent(rt, 'web', 'user.sign-in-failed', { name: name.slice(0, 64), ip: req.ip });
@@ -119,7 +126,7 @@ export function registerPageRoutes(appIn: WebApp, opts: { loginRateLimit: { max:
       const session = await createSession(rt.db, user.name);
       await recordEvent(rt, user.name, 'user.signed-in', { role: user.role, ip: req.ip });
       reply.setCookie(SESSION_COOKIE, session.token, { path: '/', httpOnly: true, sameSite: 'strict', secure: 'auto', maxAge: SESSION_HOURS * 3600 });
-      return reply.redirect(safeNext(next), 303);
+      return reply.redirect(to, 303);
     },
   );
 
@@ -139,7 +146,7 @@ export function registerPageRoutes(appIn: WebApp, opts: { loginRateLimit: { max:
 
   app.get('/campaigns', { schema: hide }, async (req, reply) => {
     const campaigns = await listCampaigns(rt);
-    const templates = can(me(req).role, 'draft') ? await templateGroups(rt) : [];
+    const templates = can(me(req).role, 'draft') ? (await templateGroups(rt)).filter((g) => g.versions.length > 0) : [];
     return html(reply, appIn, req, 'campaigns', { title: 'Campaigns', campaigns, templates, nav: 'campaigns' });
   });
 
@@ -340,12 +347,13 @@ export function registerPageRoutes(appIn: WebApp, opts: { loginRateLimit: { max:
   });
 
   app.post('/registry/import', { schema: hide }, async (req, reply) => {
+    const user = me(req);
     const { fields, file } = await formOf(req);
-    const text = file ? file.content.toString('utf8') : (fields.csv ?? '');
-    const label = file?.filename || 'pasted CSV';
     const dryRun = fields.mode !== 'import';
-    const outcome = await importCsv(rt, me(req), label, text, dryRun);
-    return html(reply, appIn, req, 'registry-import', { title: 'Import recipients', nav: 'registry', outcome, csv: file ? '' : text }, outcome.problems.length ? 400 : 200);
+    const outcome = file
+      ? await importRegistryBytes(rt, user, file.filename, file.content, registryFormatOf(file.filename), dryRun)
+      : await importRegistryBytes(rt, user, 'pasted CSV', Buffer.from(fields.csv ?? '', 'utf8'), 'csv', dryRun);
+    return html(reply, appIn, req, 'registry-import', { title: 'Import recipients', nav: 'registry', outcome, csv: file ? '' : fields.csv }, outcome.problems.length ? 400 : 200);
   });
 
   const ridParams = z.object({ rid: recipientIdSchema });
@@ -408,7 +416,7 @@ export function registerPageRoutes(appIn: WebApp, opts: { loginRateLimit: { max:
     const user = me(req);
     need(user, 'admin', 'manage users');
     return act(reply, '/admin/users', async () => {
-      const u = await addUser(rt.db, { name: req.body.name, role: req.body.role, password: req.body.password, by: user.name });
+      const u = await addUser(rt.db, { name: req.body.name, role: req.body.role, password: req.body.password, by: user.name, auth: 'session' });
       return `User ${u.name} added as ${u.role}.`;
     });
   });

@@ -29,11 +29,12 @@ export async function registerQueueDashboard(app: FastifyInstance & { runtime: W
   });
 }
 
+/** Scheme, host and port of the page that sent the request are this server's (as the browser sees it: req.protocol and req.host follow a trusted proxy). */
 function sameOrigin(req: FastifyRequest): boolean {
   const origin = req.headers.origin ?? req.headers.referer;
   if (typeof origin !== 'string') return false;
   try {
-    return new URL(origin).host === req.headers.host;
+    return new URL(origin).origin === new URL(`${req.protocol}://${req.host}`).origin;
   } catch {
     return false;
   }

@@ -1,16 +1,17 @@
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { InputError } from '../errors.ts';
-import { getRecipient, importRecipients, listRecipients, normalizeRecipient, recipientSchema, recipientFingerprint, type ImportResult, type Recipient } from '../registry/index.ts';
-import { exportColumns, parseRegistryCsv, recipientsToCsv } from '../registry/csv.ts';
+import { neutraliseFormulaCell, restoreFormulaCell } from '../spreadsheet.ts';
+import { getRecipient, importRecipients, listRecipients, readRegistry, recipientFingerprint, type ImportResult, type Recipient, type RegistryFormat } from '../registry/index.ts';
+import { exportColumns, recipientsToCsv } from '../registry/csv.ts';
 import type { WebRuntime } from './context.ts';
 import { HttpError, need, recordEvent } from './service.ts';
 import type { User } from './users.ts';
 
 /**
  * The registry in the browser. Editing one recipient and importing a file go through the very
- * parser of `chancery registry import` (the CSV columns, the same schema, the same messages);
- * the only difference is that every problem is listed, not only the first.
+ * reader of `chancery registry import` (readRegistry: the encoding check, the CSV columns, the
+ * same schema, the same messages); the only difference is that every problem is listed, not
+ * only the first.
  */
 
 export function searchRecipients(all: Recipient[], q: string): Recipient[] {
@@ -22,43 +23,16 @@ export function searchRecipients(all: Recipient[], q: string): Recipient[] {
   });
 }
 
-/** Validates every record of a CSV text; all problems, each naming its row and column. */
-export function validateCsv(label: string, text: string): { recipients: Recipient[]; problems: string[] } {
-  let raw;
-  try {
-    raw = parseRegistryCsv(label, text.replace(/^\ufeff/, ''));
-  } catch (err) {
-    if (err instanceof InputError) return { recipients: [], problems: [err.message] };
-    throw err;
-  }
-  const problems: string[] = [];
-  const recipients: Recipient[] = [];
-  const seen = new Map<string, string>();
-  for (const rec of raw) {
-    for (const p of rec.problems) problems.push(`${label}: ${rec.where}, field ${p.field}: ${p.message}`);
-    const parsed = recipientSchema.safeParse(rec.input);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) problems.push(`${label}: ${rec.where}, field ${rec.fieldName(issue.path)}: ${issue.message}`);
-      continue;
-    }
-    const prev = seen.get(parsed.data.id);
-    if (prev !== undefined) {
-      problems.push(`${label}: ${rec.where}, field id: duplicates ${prev}`);
-      continue;
-    }
-    seen.set(parsed.data.id, rec.where.replace(/ \(.*\)$/, ''));
-    recipients.push(normalizeRecipient(parsed.data));
-  }
-  return { recipients, problems };
-}
-
 export type ImportOutcome = { problems: string[]; rows: number; result?: ImportResult; dryRun: boolean };
 
-/** Import a CSV: all rows or none; a dry run validates and counts, writing nothing. */
-export async function importCsv(rt: WebRuntime, user: User, label: string, text: string, dryRun: boolean): Promise<ImportOutcome> {
+/**
+ * Import a registry file's bytes (CSV or JSON), read exactly as `chancery registry import` reads
+ * a file (readRegistry: UTF-8 only, the same checks and messages): all rows or none; a dry run
+ * validates and counts, writing nothing.
+ */
+export async function importRegistryBytes(rt: WebRuntime, user: User, label: string, bytes: Uint8Array, format: RegistryFormat, dryRun: boolean): Promise<ImportOutcome> {
   need(user, 'admin', 'import into the registry');
-  if (text.trim() === '') return { problems: [`${label}: is empty`], rows: 0, dryRun };
-  const { recipients, problems } = validateCsv(label, text);
+  const { recipients, problems } = readRegistry(label, bytes, format);
   if (problems.length > 0) return { problems, rows: recipients.length + problems.length, dryRun };
   const result = await importRecipients(rt.db, recipients, { dryRun });
   if (!dryRun) await recordEvent(rt, user.name, 'registry.imported', { file: label.slice(0, 200), ...result });
@@ -69,7 +43,7 @@ export async function importCsv(rt: WebRuntime, user: User, label: string, text:
 export function recipientFields(r: Recipient): { column: string; value: string }[] {
   const [columns, values] = parse(recipientsToCsv([r])) as string[][];
   // Export protects spreadsheet formulas with a leading quote; the form shows the value itself.
-  return (columns ?? []).map((column, i) => ({ column, value: (values?.[i] ?? '').replace(/^'([=+\-@])/, '$1') }));
+  return (columns ?? []).map((column, i) => ({ column, value: restoreFormulaCell(values?.[i] ?? '') }));
 }
 
 /** Edits one recipient from its form: same columns, same parser, same schema as an import. */
@@ -80,9 +54,9 @@ export async function editRecipient(rt: WebRuntime, user: User, id: string, form
   const columns = exportColumns([current]);
   const values = columns.map((c) => (c === 'id' ? id : typeof form[c] === 'string' ? (form[c] as string) : ''));
   const fields = columns.map((column, i) => ({ column, value: values[i]! }));
-  // A value typed with a leading = + - @ is kept as typed: quote it as the export would.
-  const text = stringify([columns, values.map((v) => (/^'*[=+\-@]/.test(v) ? `'${v}` : v))], { record_delimiter: 'unix' });
-  const { recipients, problems } = validateCsv(`recipient ${id}`, text);
+  // A value typed with a leading = + - @ (or ＝＋－＠) is kept as typed: quote it as the export would.
+  const text = stringify([columns, values.map(neutraliseFormulaCell)], { record_delimiter: 'unix' });
+  const { recipients, problems } = readRegistry(`recipient ${id}`, Buffer.from(text, 'utf8'), 'csv');
   if (problems.length > 0) return { problems, fields };
   const recipient = recipients[0]!;
   const before = recipientFingerprint(current);

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
@@ -9,7 +11,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ZodError } from 'zod';
-import { ChanceryError, InfrastructureError } from '../errors.ts';
+import { ChanceryError, InfrastructureError, UsageError } from '../errors.ts';
 import { registerApiRoutes } from './api.ts';
 import type { WebRuntime } from './context.ts';
 import { registerPageRoutes } from './pages.ts';
@@ -28,7 +30,7 @@ import { readiness, readinessBody } from '../ops/health.ts';
  * Security, in one place:
  * - every route needs a signed-in user unless its config says `public` (login page, assets);
  * - sessions: random token in an HTTP-only, SameSite=Strict cookie, Secure when the request came
- *   over HTTPS; only the token's SHA-256 is stored;
+ *   over HTTPS (HSTS then too); only the token's SHA-256 is stored;
  * - every POST/PUT/PATCH/DELETE carries a CSRF token (form field _csrf or header x-csrf-token)
  *   bound to the session (@fastify/csrf-protection, signed secret cookie);
  * - sign-in is rate-limited per address; roles are checked in service.ts before any operation.
@@ -56,9 +58,54 @@ export type WebServerOptions = {
   loggerInstance?: FastifyServerOptions['loggerInstance'];
   /** Sign-in attempts allowed per client address per window (default 10 a minute). */
   loginRateLimit?: { max: number; timeWindowMs: number };
-  /** Behind a reverse proxy that terminates TLS: trust X-Forwarded-* (Secure cookies follow). */
-  trustProxy?: boolean;
+  /**
+   * Behind reverse proxies: whose X-Forwarded-For/-Proto/-Host to believe (parseTrustProxy), so
+   * the client's address (rate limit, audit), HTTPS (Secure cookies, HSTS) come from them.
+   * Absent: no proxy, the headers are ignored.
+   */
+  trustProxy?: TrustProxy;
 };
+
+/** The proxies' addresses or CIDRs, or how many proxies stand in front (hops). */
+export type TrustProxy = { addresses: string[] } | { hops: number };
+
+const NAMED_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * The value of `serve --trust-proxy`: "10.0.0.1,10.1.0.0/16" (the proxies' addresses or CIDRs;
+ * also loopback, linklocal, uniquelocal), or "1" (the number of proxies in front: the last that
+ * many X-Forwarded-For entries are believed whoever sent them, so only for a server the
+ * proxies alone can reach).
+ */
+export function parseTrustProxy(value: string): TrustProxy {
+  if (/^\d+$/.test(value.trim())) {
+    const hops = Number(value.trim());
+    if (hops < 1 || hops > 10) throw new UsageError(`--trust-proxy: ${hops} hops: give 1 to 10 proxies, or their addresses`);
+    return { hops };
+  }
+  const addresses = value.split(',').map((a) => a.trim());
+  for (const a of addresses) {
+    const [ip, prefix, ...rest] = a.split('/');
+    const family = isIP(ip ?? '');
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (!(NAMED_RANGES.includes(a) || (family !== 0 && prefixOk && rest.length === 0))) {
+      throw new UsageError(`--trust-proxy: "${a}" is not an IP address, a CIDR range (10.0.0.0/8) or a number of hops`);
+    }
+  }
+  return { addresses };
+}
+
+/** Fastify's trustProxy: hops as "the first N addresses from the socket back", which its number form no longer means. */
+function fastifyTrustProxy(t: TrustProxy | undefined): FastifyServerOptions['trustProxy'] {
+  if (!t) return false;
+  if ('hops' in t) return (_address: string, hop: number) => hop < t.hops;
+  return t.addresses;
+}
+
+/** An API error body's name, from its status: "forbidden", "not-found", "too-many-requests". */
+function errorName(status: number): string {
+  return (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z]+/g, '-');
+}
 
 export type WebApp = FastifyInstance & { views: Views; runtime: WebRuntime; routeList: RouteEntry[] };
 
@@ -113,7 +160,7 @@ export async function buildServer(opts: WebServerOptions): Promise<WebApp> {
   const { runtime, secret } = opts;
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
-    trustProxy: opts.trustProxy ?? false,
+    trustProxy: fastifyTrustProxy(opts.trustProxy),
     bodyLimit: 20 * 1024 * 1024,
   }) as unknown as WebApp;
   const routeList: RouteEntry[] = [];
@@ -164,7 +211,7 @@ export async function buildServer(opts: WebServerOptions): Promise<WebApp> {
     req.auth = found ?? null;
     if (req.routeOptions.config.public) return;
     if (!req.auth) {
-      if (isApi(req) || req.method !== 'GET') return reply.code(401).type('application/json').send({ error: 'Unauthorized', message: 'sign in first (POST /login)' });
+      if (isApi(req) || req.method !== 'GET') return reply.code(401).type('application/json').send({ error: errorName(401), message: 'sign in first (POST /login)' });
       return reply.redirect(`/login?next=${encodeURIComponent(req.url)}`, 303);
     }
   });
@@ -177,7 +224,7 @@ export async function buildServer(opts: WebServerOptions): Promise<WebApp> {
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404);
-    if (isApi(req)) return reply.send({ error: 'Not Found', message: `no route ${req.method} ${req.url}` });
+    if (isApi(req)) return reply.send({ error: errorName(404), message: `no route ${req.method} ${req.url}` });
     return reply.type('text/html').send(app.views.render('error', { ...pageData(req, reply), status: 404, message: `no page ${req.url}` }));
   });
 
@@ -188,7 +235,7 @@ export async function buildServer(opts: WebServerOptions): Promise<WebApp> {
     reply.code(status);
     if (status === 429) reply.header('retry-after', '60');
     if (isApi(req)) {
-      return reply.type('application/json').send({ error: err instanceof Error ? err.name : 'Error', message: messageOf(err, status) });
+      return reply.type('application/json').send({ error: errorName(status), message: messageOf(err, status) });
     }
     return reply.type('text/html').send(app.views.render('error', { ...pageData(req, reply), status, message: messageOf(err, status) }));
   });
@@ -199,15 +246,18 @@ export async function buildServer(opts: WebServerOptions): Promise<WebApp> {
     app.get(`/assets/${name}`, { config: { public: true }, schema: { hide: true } }, async (_req, reply) => reply.type(type).header('cache-control', 'no-cache').send(text));
   }
 
-  // Every page: no framing by others, no inline script, nothing cached by shared caches.
+  // Every response: no framing by others, no inline script, HTTPS kept once used, and nothing
+  // stored by any cache (pages, JSON, audit downloads, letters) unless its route says otherwise.
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-frame-options', 'SAMEORIGIN');
     reply.header('referrer-policy', 'same-origin');
+    // req.protocol believes X-Forwarded-Proto only from a trusted proxy (trustProxy).
+    if (req.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000');
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     // The queue dashboard is a packaged single-page app with its own inline code: no CSP there.
     if (String(reply.getHeader('content-type') ?? '').startsWith('text/html') && !req.url.startsWith('/admin/queues')) {
       reply.header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; object-src 'self'; frame-ancestors 'self'; form-action 'self'");
-      reply.header('cache-control', 'no-store');
     }
     return payload;
   });

@@ -16,7 +16,7 @@ import { getRecipient, listRecipients, selectAudience, type Recipient } from '..
 import { renderDocument } from '../render/index.ts';
 import { appendEvent } from '../store/events.ts';
 import { writeTx } from '../store/tx.ts';
-import { checkTemplate, listTemplates, loadTemplate, loadTemplateVersions, type TemplateCheck, type TemplateMeta } from '../templates/index.ts';
+import { checkTemplate, loadTemplate, loadTemplateVersions, scanTemplates, type BrokenTemplate, type TemplateCheck, type TemplateMeta } from '../templates/index.ts';
 import { progressOf, type RunProgress } from '../../workers/run.ts';
 import type { WebRuntime } from './context.ts';
 import { can, type Permission } from './roles.ts';
@@ -148,6 +148,7 @@ export async function doCreate(rt: WebRuntime, user: User, input: CreateInput): 
     letterDate: input.letterDate?.trim() || undefined,
     remind: input.remind?.trim() || undefined,
     by: user.name,
+    auth: 'session',
   });
 }
 
@@ -161,7 +162,7 @@ export async function doPreflight(rt: WebRuntime, user: User, id: string): Promi
 
 export async function doApprove(rt: WebRuntime, user: User, id: string): Promise<Campaign> {
   need(user, 'approve', 'approve campaigns');
-  return approveCampaign(rt.db, rt.cfg, id, user.name);
+  return approveCampaign(rt.db, rt.cfg, id, user.name, 'session');
 }
 
 export async function doSend(rt: WebRuntime, user: User, id: string): Promise<{ created: number; enqueued: number }> {
@@ -227,13 +228,16 @@ export async function letterPdf(rt: WebRuntime, campaignId: string, recipientId:
 
 // ---------------------------------------------------------------- templates
 
-export type TemplateGroup = { id: string; versions: TemplateMeta[] };
+/** A template id: its language versions that load, and those that do not (file, line, error). */
+export type TemplateGroup = { id: string; versions: TemplateMeta[]; broken: BrokenTemplate[] };
 
 export async function templateGroups(rt: WebRuntime): Promise<TemplateGroup[]> {
-  const metas = await listTemplates(rt.cfg.paths.templates);
-  const groups = new Map<string, TemplateMeta[]>();
-  for (const m of metas) groups.set(m.id, [...(groups.get(m.id) ?? []), m]);
-  return [...groups].map(([id, versions]) => ({ id, versions }));
+  const { templates, broken } = await scanTemplates(rt.cfg.paths.templates);
+  const groups = new Map<string, TemplateGroup>();
+  const group = (id: string) => groups.get(id) ?? groups.set(id, { id, versions: [], broken: [] }).get(id)!;
+  for (const m of templates) group(m.id).versions.push(m);
+  for (const b of broken) group(b.id).broken.push(b);
+  return [...groups.values()].sort((a, b) => a.id.localeCompare(b.id));
 }
 
 export async function templateChecks(rt: WebRuntime, id: string): Promise<TemplateCheck[]> {

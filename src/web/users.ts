@@ -2,7 +2,7 @@ import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type Scry
 import { InputError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import { appendEvent } from '../store/events.ts';
-import type { UserRole, UsersTable } from '../store/schema.ts';
+import type { AuthMethod, UserRole, UsersTable } from '../store/schema.ts';
 import { nowIso, writeTx } from '../store/tx.ts';
 
 /**
@@ -64,7 +64,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
 /** A hash of nothing, compared against when the user is unknown, so timing does not tell who exists. */
 let dummyHash: Promise<string> | undefined;
 
-export async function addUser(db: Db, input: { name: string; role: string; password: string; by: string }): Promise<User> {
+/** `auth`: how `by` was authenticated, for the audit. */
+export async function addUser(db: Db, input: { name: string; role: string; password: string; by: string; auth?: AuthMethod }): Promise<User> {
   const name = checkUserName(input.name);
   const role = checkRole(input.role);
   const passwordHash = await hashPassword(checkPassword(input.password));
@@ -73,7 +74,7 @@ export async function addUser(db: Db, input: { name: string; role: string; passw
     const existing = await trx.selectFrom('users').select('name').where('name_key', '=', name.toLowerCase()).executeTakeFirst();
     if (existing) throw new InputError(`user "${name}" already exists (as "${existing.name}")`);
     await trx.insertInto('users').values({ name, name_key: name.toLowerCase(), role, password_hash: passwordHash, created_at: at, created_by: input.by, disabled_at: null }).execute();
-    await appendEvent(trx, { type: 'user.added', actor: input.by, at, data: { name, role } });
+    await appendEvent(trx, { type: 'user.added', actor: input.by, at, data: { name, role, ...(input.auth ? { auth: input.auth } : {}) } });
   });
   return (await getUser(db, name))!;
 }
