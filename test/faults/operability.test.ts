@@ -192,7 +192,13 @@ describe('stopping with a part down', () => {
       smtp.decide = ({ dispatchId, attempt }) => (silent.has(dispatchId) && attempt === 1 ? { kind: 'hang' } : { kind: 'accept' });
       const base = smtp.received.length;
       const p = await startSender(t, 'worker', id, await freePort());
-      await until(() => smtp.received.slice(base).some((r) => silent.has(r.dispatchId)), 60_000, () => `the silent message: ${p.output().slice(-2000)}`);
+      const db = await openDb(t.cfg.paths.db);
+      try {
+        // The others sent; only the silent one in hand.
+        await until(async () => (await progressOf({ db }, id)).sent === 5 && smtp.received.slice(base).some((r) => silent.has(r.dispatchId)), 60_000, () => `5 sent and the silent one: ${p.output().slice(-2000)}`);
+      } finally {
+        await db.destroy();
+      }
       p.child.kill('SIGTERM');
       await until(() => p.lines().some((l) => /SIGTERM: stopping/.test(String(l.msg))), 10_000, () => 'the first signal in the log');
       const stopped = await stopWith(p);
