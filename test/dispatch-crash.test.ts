@@ -55,7 +55,7 @@ describe('a worker killed in the middle of a campaign', () => {
     await until(async () => (await progressOf(opened.ctx, c.id)).open === 0, 90_000, () => `the campaign to finish: ${second.output()}`);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    expect(second.output()).toMatch(/SIGTERM, finishing jobs in hand[\s\S]*stopped/);
+    expect(second.output()).toMatch(/SIGTERM: stopping[\s\S]*"msg":"stopped"/);
 
     const rows = await db.selectFrom('dispatches').selectAll().where('campaign_id', '=', c.id).execute();
     expect(rows).toHaveLength(193);

@@ -6,7 +6,7 @@ import { withDeadline } from '../src/ops/stop.ts';
 import { createConnection, type RedisClient, type RedisHandle } from '../src/queue/redis.ts';
 
 /** What stopWorkers needs of a worker startWorker made: its connection and the jobs it is running. */
-type Held = { connection: RedisClient; running: number; idle: (() => void)[] };
+type Held = { connection: RedisClient; running: number; idle: (() => void)[]; stopping: AbortController };
 const held = new WeakMap<Worker, Held>();
 
 /**
@@ -15,16 +15,24 @@ const held = new WeakMap<Worker, Held>();
  * here and closed once the worker has closed, since BullMQ leaves a connection it is given open.
  * The lock decides how soon a job held by a worker that died is handed to another; stalls are
  * normal after a crash, so allow many before BullMQ gives up on a job.
- * The processor gets BullMQ's abort signal (third argument), which stopWorkers aborts.
+ * The processor gets an abort signal (third argument), which stopWorkers aborts.
  */
 export function startWorker<T>(ctx: DispatchContext, redis: RedisHandle, queue: string, processor: Processor<T>, opts: Partial<WorkerOptions>): Worker<T> {
   const connection = createConnection(redis, { forWorker: true });
-  const h: Held = { connection, running: 0, idle: [] };
+  const h: Held = { connection, running: 0, idle: [], stopping: new AbortController() };
+  // Each job's signal aborts with BullMQ's (cancelAllJobs) or with stopWorkers' own, which also
+  // works once a forced close has let go of BullMQ's lock manager (Redis away).
   const counted: Processor<T> = async (job, token, signal) => {
     h.running++;
+    const mine = new AbortController();
+    const abort = () => mine.abort();
+    h.stopping.signal.addEventListener('abort', abort);
+    signal?.addEventListener('abort', abort);
     try {
-      return await processor(job, token, signal);
+      return await processor(job, token, mine.signal);
     } finally {
+      h.stopping.signal.removeEventListener('abort', abort);
+      signal?.removeEventListener('abort', abort);
       if (--h.running === 0) h.idle.splice(0).forEach((f) => f());
     }
   };
@@ -76,7 +84,7 @@ export async function stopWorkers(workers: Worker[], opts: { graceMs: number; lo
   let left = await idle(workers, opts.graceMs);
   if (left > 0) {
     opts.log.warn({ jobs: left }, `stopping: ${left} job(s) still running after ${opts.graceMs / 1000} s: releasing them`);
-    for (const w of workers) w.cancelAllJobs('stopping');
+    for (const w of workers) held.get(w)?.stopping.abort();
     left = await idle(workers, RELEASE_MS);
     if (left > 0) opts.log.warn({ jobs: left }, `stopping: ${left} job(s) did not let go: left to the stalled-job check, as after a crash`);
   }
