@@ -3,13 +3,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approveCampaign } from '../src/campaigns/approval.ts';
+import { approvalFingerprint, approveCampaign, checkApproval, type ApprovalDetail } from '../src/campaigns/approval.ts';
 import { openDispatchContext, type OpenedContext } from '../src/campaigns/context.ts';
 import { createCampaign } from '../src/campaigns/create.ts';
 import { resumeCampaign, startSend } from '../src/campaigns/lifecycle.ts';
 import { processRender } from '../src/campaigns/process.ts';
+import { getCampaign } from '../src/campaigns/repo.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import type { Db } from '../src/store/db.ts';
+import { canonicalJson } from '../src/store/events.ts';
 import { copyOfStore, freshStoreEnv } from './helpers/engines.ts';
 import { pdfText } from './helpers/pdf.ts';
 import { startRedisServer, type TestRedis } from './helpers/redis.ts';
@@ -89,12 +91,30 @@ describe('approved template texts in the store', () => {
     const approved = await db.selectFrom('campaigns').select('approval_detail').where('id', '=', c.id).executeTakeFirstOrThrow();
     expect(JSON.parse(approved.approval_detail!).reminder_templates).toEqual({ en: sha(path.join(cfg.paths.templates, files[2]!)), fr: sha(path.join(cfg.paths.templates, files[3]!)) });
 
+    // The approval covers the reminder template: edited on disk, the operator is told before sending.
+    const reminderFr = path.join(cfg.paths.templates, files[3]!);
+    const shipped = fs.readFileSync(reminderFr);
+    fs.appendFileSync(reminderFr, `\n${ADDED}\n`);
+    const campaign = await getCampaign(db, c.id);
+    await expect(checkApproval(db, cfg, campaign)).rejects.toThrow(`campaign ${c.id} needs approval again: template cu-2009-92-reminder.fr changed`);
+    fs.writeFileSync(reminderFr, shipped);
+    await checkApproval(db, cfg, campaign);
+
     const copy = await copyOfStore(db, path.join(tmp, 'copy'));
     try {
       expect(await copy.db.selectFrom('template_sources').selectAll().orderBy('sha256').execute()).toEqual(await db.selectFrom('template_sources').selectAll().orderBy('sha256').execute());
     } finally {
       await copy.db.destroy();
     }
+  });
+
+  it('an approval recorded before approvals covered the reminder template still holds', async () => {
+    const c = await createCampaign(db, cfg, { templateId: 'cu-2009-92', reference: 'CU 2009/92 (A)', audience: 'FRA', replyBy: '2009-07-31', remind: '14', by: 'alice' });
+    await approveCampaign(db, cfg, c.id, 'bob');
+    const { reminder_templates, ...older } = JSON.parse((await getCampaign(db, c.id)).approval_detail!) as ApprovalDetail;
+    expect(reminder_templates).toBeDefined();
+    await db.updateTable('campaigns').set({ approval_detail: canonicalJson(older), approval_fingerprint: approvalFingerprint(older) }).where('id', '=', c.id).execute();
+    await expect(checkApproval(db, cfg, await getCampaign(db, c.id))).resolves.toBeDefined();
   });
 
   it('a worker renders the approved text: an edit on disk after the send changes no letter, and an empty templates folder is enough', async () => {
