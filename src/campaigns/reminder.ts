@@ -18,7 +18,8 @@ import { approvedTemplateVersions } from './template-sources.ts';
  * are the few decisions those steps ask about them.
  *
  * Template: by convention `<campaign template id>-reminder` (templates/cu-2009-92-reminder.fr.md,
- * .en.md), in the recipient's language, merged with the campaign's reference and reply-by date,
+ * .en.md), the text approved with the campaign (kept in the store: ./template-sources.ts), in the
+ * recipient's language, merged with the campaign's reference and reply-by date,
  * the original's reference and date ({{OriginalReference}}, {{OriginalLetterDate}}) and the
  * reminder's own date (the duty-station day its round ran). Reference: the campaign's own
  * (CU 2009/92 (A)), so replies quoting it are matched the same way.
