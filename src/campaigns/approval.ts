@@ -13,9 +13,11 @@ import { getCampaign, type Campaign } from './repo.ts';
 import { storeTemplateSources } from './template-sources.ts';
 
 /**
- * Approval covers the exact documents: the hash of every language version of the template (and
- * of its reminder template), whose texts it stores for the workers (./template-sources.ts), the fingerprint of every recipient in the audience, and the campaign's parameters. Any change
- * after approval changes the fingerprint, and send/resume/render refuse until approved again.
+ * Approval covers the exact documents: the hash of every language version of the template and
+ * of its reminder template (their texts are stored for the workers: ./template-sources.ts), the
+ * fingerprint of every recipient in the audience, and the campaign's parameters. Any change after
+ * approval changes the fingerprint: send and resume refuse until approved again, and the workers
+ * render only the approved texts.
  */
 export type ApprovalDetail = {
   /** language -> template file sha256 */
