@@ -10,6 +10,7 @@ const BOTH_ENGINES = [
   'test/audit-dispatch.test.ts',
   'test/web-security.test.ts',
   'test/web-e2e.test.ts',
+  'test/template-sources.test.ts',
 ];
 
 export default defineConfig({

@@ -86,7 +86,7 @@ describe('store migrate', () => {
     const url = await pgc.createDatabase();
     const env = envWith({ DATABASE_URL: url });
     const [a, b] = await Promise.all([cli(env, ['store', 'migrate']), cli(env, ['store', 'migrate'])]);
-    const line = `PostgreSQL 127.0.0.1:${pgc.port}/${new URL(url).pathname.slice(1)}: schema 0006_documents (5 migrations; this version's latest: 0006_documents)\n`;
+    const line = `PostgreSQL 127.0.0.1:${pgc.port}/${new URL(url).pathname.slice(1)}: schema 0007_template_sources (6 migrations; this version's latest: 0007_template_sources)\n`;
     expect(a).toEqual({ code: 0, stdout: line, stderr: '' });
     expect(b).toEqual({ code: 0, stdout: line, stderr: '' });
     expect(a.stdout).not.toContain(pgc.password);
@@ -95,7 +95,7 @@ describe('store migrate', () => {
   it('SQLite: the file under CHANCERY_HOME, as before', async () => {
     const env = envWith({});
     const r = await cli(env, ['store', 'migrate']);
-    expect(r).toEqual({ code: 0, stdout: `SQLite ${path.join(env.CHANCERY_HOME!, 'chancery.db')}: schema 0006_documents (5 migrations; this version's latest: 0006_documents)\n`, stderr: '' });
+    expect(r).toEqual({ code: 0, stdout: `SQLite ${path.join(env.CHANCERY_HOME!, 'chancery.db')}: schema 0007_template_sources (6 migrations; this version's latest: 0007_template_sources)\n`, stderr: '' });
   });
 
   it('a store whose schema is newer than the code is refused on both engines, exit 3, both versions named', async () => {
@@ -109,7 +109,7 @@ describe('store migrate', () => {
       expect(r).toEqual({
         code: 3,
         stdout: '',
-        stderr: "chancery: the store's schema is newer than this Chancery: it has migration 0099_future; this version knows up to 0006_documents. Upgrade Chancery to use this store\n",
+        stderr: "chancery: the store's schema is newer than this Chancery: it has migration 0099_future; this version knows up to 0007_template_sources. Upgrade Chancery to use this store\n",
       });
     }
   });
@@ -157,6 +157,10 @@ describe('store copy from SQLite into PostgreSQL', () => {
     try {
       expect(await countRows(target)).toEqual(counts);
       expect(await target.selectFrom('documents').selectAll().execute()).toEqual(await source.selectFrom('documents').selectAll().execute());
+      // The approved template texts, which the workers render from: the note's and its reminder's, each language.
+      const sources = await source.selectFrom('template_sources').selectAll().orderBy('sha256').execute();
+      expect(sources.map((t) => `${t.template_id}.${t.language}`).sort()).toEqual(['cu-2009-92-reminder.en', 'cu-2009-92-reminder.fr', 'cu-2009-92.en', 'cu-2009-92.fr']);
+      expect(await target.selectFrom('template_sources').selectAll().orderBy('sha256').execute()).toEqual(sources);
       expect(await target.selectFrom('events').selectAll().orderBy('id').execute()).toEqual(await source.selectFrom('events').selectAll().orderBy('id').execute());
       // The identity of reply_files goes on after the copied ids.
       const added = await target.insertInto('reply_files').values({ reply_id: 'r1', role: 'file', filename: 'b.pdf', path: 'replies/b.pdf', sha256: 'b'.repeat(64), bytes: 1 }).returning('id').executeTakeFirstOrThrow();

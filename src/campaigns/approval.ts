@@ -8,29 +8,38 @@ import type { AuthMethod } from '../store/schema.ts';
 import { nowIso, writeTx } from '../store/tx.ts';
 import { loadTemplateVersions, type Template } from '../templates/index.ts';
 import { runPreflight } from './preflight.ts';
+import { reminderTemplateId } from './reminder.ts';
 import { getCampaign, type Campaign } from './repo.ts';
+import { storeTemplateSources } from './template-sources.ts';
 
 /**
- * Approval covers the exact documents: the hash of every language version of the template,
- * the fingerprint of every recipient in the audience, and the campaign's parameters. Any change
- * after approval changes the fingerprint, and send/resume/render refuse until approved again.
+ * Approval covers the exact documents: the hash of every language version of the template and
+ * of its reminder template (their texts are stored for the workers: ./template-sources.ts), the
+ * fingerprint of every recipient in the audience, and the campaign's parameters. Any change after
+ * approval changes the fingerprint: send and resume refuse until approved again, and the workers
+ * render only the approved texts.
  */
 export type ApprovalDetail = {
   /** language -> template file sha256 */
   templates: Record<string, string>;
   /** recipient id -> recipientFingerprint */
   recipients: Record<string, string>;
+  /**
+   * language -> sha256 of the reminder template (<template id>-reminder) the campaign's reminders
+   * use. Absent when it has none, and in approvals recorded before reminders were covered (those
+   * still hold: checkApproval looks at the reminder template only when the approval did).
+   */
+  reminder_templates?: Record<string, string>;
   params: { template_id: string; reference: string; audience: string; letter_date: string; reply_by: string; remind_offsets: number[] };
 };
 
-export function approvalDetail(campaign: Campaign, versions: Template[], recipients: Recipient[]): ApprovalDetail {
-  const templates: Record<string, string> = {};
-  for (const v of versions) templates[v.meta.language] = v.sha256;
+export function approvalDetail(campaign: Campaign, versions: Template[], recipients: Recipient[], reminderVersions: Template[] = []): ApprovalDetail {
   const fps: Record<string, string> = {};
   for (const r of recipients) fps[r.id] = recipientFingerprint(r);
   return {
-    templates,
+    templates: hashes(versions),
     recipients: fps,
+    ...(reminderVersions.length > 0 ? { reminder_templates: hashes(reminderVersions) } : {}),
     params: {
       template_id: campaign.template_id,
       reference: campaign.reference,
@@ -42,6 +51,25 @@ export function approvalDetail(campaign: Campaign, versions: Template[], recipie
   };
 }
 
+function hashes(versions: Template[]): Record<string, string> {
+  return Object.fromEntries(versions.map((v) => [v.meta.language, v.sha256]));
+}
+
+/**
+ * The versions of the reminder template the campaign's reminders would use, as on disk now; none
+ * when it has no reminder rounds or there is no such template (its reminders then fail to render,
+ * as they always did).
+ */
+export async function reminderVersions(cfg: Config, campaign: Campaign): Promise<Template[]> {
+  if ((JSON.parse(campaign.remind_offsets) as number[]).length === 0) return [];
+  try {
+    return await loadTemplateVersions(cfg.paths.templates, reminderTemplateId(campaign));
+  } catch (err) {
+    if (err instanceof InputError && /^no template /.test(err.message)) return [];
+    throw err;
+  }
+}
+
 export function approvalFingerprint(detail: ApprovalDetail): string {
   return createHash('sha256').update(canonicalJson(detail)).digest('hex');
 }
@@ -49,12 +77,14 @@ export function approvalFingerprint(detail: ApprovalDetail): string {
 /** What differs between the approved detail and now, in words ("template cu-2009-92.fr changed"). */
 export function approvalChanges(templateId: string, approved: ApprovalDetail, now: ApprovalDetail): string[] {
   const out: string[] = [];
-  for (const lang of new Set([...Object.keys(approved.templates), ...Object.keys(now.templates)])) {
-    const a = approved.templates[lang];
-    const b = now.templates[lang];
-    if (a === b) continue;
-    out.push(`template ${templateId}.${lang} ${a === undefined ? 'added' : b === undefined ? 'removed' : 'changed'}`);
-  }
+  const versions = (id: string, a: Record<string, string> = {}, b: Record<string, string> = {}) => {
+    for (const lang of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      if (a[lang] === b[lang]) continue;
+      out.push(`template ${id}.${lang} ${a[lang] === undefined ? 'added' : b[lang] === undefined ? 'removed' : 'changed'}`);
+    }
+  };
+  versions(templateId, approved.templates, now.templates);
+  versions(`${templateId}-reminder`, approved.reminder_templates, now.reminder_templates);
   for (const key of Object.keys(approved.params) as (keyof ApprovalDetail['params'])[]) {
     if (canonicalJson(approved.params[key]) !== canonicalJson(now.params[key])) out.push(`${key.replace(/_/g, '-')} changed`);
   }
@@ -67,11 +97,15 @@ export function approvalChanges(templateId: string, approved: ApprovalDetail, no
   return out;
 }
 
-/** The detail of the campaign as it stands now (templates on disk, registry in the store). */
-export async function currentApprovalDetail(db: Db, cfg: Config, campaign: Campaign): Promise<{ detail: ApprovalDetail; versions: Template[]; recipients: Recipient[] }> {
+/**
+ * The detail of the campaign as it stands now (templates on disk, registry in the store); with
+ * the reminder template when `reminders` (the approval covered it).
+ */
+export async function currentApprovalDetail(db: Db, cfg: Config, campaign: Campaign, reminders: boolean): Promise<{ detail: ApprovalDetail; versions: Template[]; recipients: Recipient[] }> {
   const versions = await loadTemplateVersions(cfg.paths.templates, campaign.template_id);
   const recipients = await selectAudience(db, campaign.audience);
-  return { detail: approvalDetail(campaign, versions, recipients), versions, recipients };
+  const reminding = reminders ? await reminderVersions(cfg, campaign) : [];
+  return { detail: approvalDetail(campaign, versions, recipients, reminding), versions, recipients };
 }
 
 /**
@@ -80,9 +114,10 @@ export async function currentApprovalDetail(db: Db, cfg: Config, campaign: Campa
  */
 export async function checkApproval(db: Db, cfg: Config, campaign: Campaign): Promise<{ recipients: Recipient[]; versions: Template[] }> {
   if (!campaign.approval_fingerprint || !campaign.approval_detail) throw new InputError(`campaign ${campaign.id} is not approved: chancery campaign approve ${campaign.id} --by NAME`);
-  const { detail, versions, recipients } = await currentApprovalDetail(db, cfg, campaign);
+  const approved = JSON.parse(campaign.approval_detail) as ApprovalDetail;
+  const { detail, versions, recipients } = await currentApprovalDetail(db, cfg, campaign, approved.reminder_templates !== undefined);
   if (approvalFingerprint(detail) !== campaign.approval_fingerprint) {
-    const changes = approvalChanges(campaign.template_id, JSON.parse(campaign.approval_detail) as ApprovalDetail, detail);
+    const changes = approvalChanges(campaign.template_id, approved, detail);
     throw new InputError(`campaign ${campaign.id} needs approval again: ${summarize(changes)}`);
   }
   return { recipients, versions };
@@ -113,7 +148,8 @@ export async function approveCampaign(db: Db, cfg: Config, id: string, by: strin
   if (pre.gaps.length > 0) {
     throw new InputError(`campaign ${id} has ${pre.gaps.length} preflight gap(s): see chancery campaign preflight ${id}`);
   }
-  const detail = approvalDetail(campaign, pre.versions, pre.recipients);
+  const reminding = await reminderVersions(cfg, campaign);
+  const detail = approvalDetail(campaign, pre.versions, pre.recipients, reminding);
   const fingerprint = approvalFingerprint(detail);
   const at = nowIso();
   await writeTx(db, async (trx) => {
@@ -132,6 +168,8 @@ export async function approveCampaign(db: Db, cfg: Config, id: string, by: strin
       .where('updated_at', '=', campaign.updated_at)
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) throw new InputError(`campaign ${id} changed while it was being approved: approve again`);
+    // The exact texts approved, for the workers (which read no templates folder).
+    await storeTemplateSources(trx, [...pre.versions, ...reminding]);
     await appendEvent(trx, {
       type: 'campaign.approved',
       campaignId: id,

@@ -8,7 +8,7 @@ import { renderDocument } from '../render/index.ts';
 import { appendEvent } from '../store/events.ts';
 import type { CampaignState, DispatchState } from '../store/schema.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
-import { loadTemplateVersions, type Template } from '../templates/index.ts';
+import type { Template } from '../templates/index.ts';
 import { cancelReminderIfReplied, reminderDocumentInputs, reminderMail, REMINDER_CAMPAIGN_STATES } from './reminder.ts';
 import type { ApprovalDetail } from './approval.ts';
 import type { DispatchContext, JobInfo } from './context.ts';
@@ -16,6 +16,7 @@ import { pauseFromWorker } from './lifecycle.ts';
 import { noteMessage } from './message.ts';
 import { loadCheckedDocument, storeDocuments, type RenderedDocument } from './documents.ts';
 import { getCampaign, getCampaignForSend, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES, type Dispatch } from './repo.ts';
+import { approvedTemplateVersions } from './template-sources.ts';
 
 /**
  * The two worker steps, as plain functions of (context, payload, job facts). The BullMQ workers
@@ -159,7 +160,7 @@ export async function processRender(ctx: DispatchContext, payload: RenderPayload
 type RenderBatch = {
   /** The addressees of the batch's first letters (not reminders), read in one query. */
   recipients: Map<string, Recipient>;
-  /** Template versions by template id, read once per batch. */
+  /** The approved template versions by campaign, read once per batch. */
   templates: Map<string, Template[]>;
 };
 
@@ -169,31 +170,38 @@ async function renderLetter(ctx: DispatchContext, campaign: StepCampaign, d: Dis
   let template: Template | undefined;
   let templateId = campaign.template_id;
   let options = mergeOptionsOf(campaign);
+  let problem: string | undefined;
+  const approved = campaign.approval_detail ? ((campaign.approvalParsed as ApprovalDetail | undefined) ?? (JSON.parse(campaign.approval_detail) as ApprovalDetail)) : undefined;
   if (d.kind === 'reminder') {
     // A reminder (./reminder.ts): today's addressee, the reminder template; none once a reply is on record.
     if (!REMINDER_CAMPAIGN_STATES.includes(campaign.state)) return { outcome: 'skipped-paused' };
     if (await cancelReminderIfReplied(ctx, d)) return { outcome: 'skipped-done' };
-    ({ recipient, template, templateId, options } = await reminderDocumentInputs(ctx.cfg, ctx.db, campaign, d));
+    ({ recipient, template, templateId, options, problem } = await reminderDocumentInputs(ctx.cfg, ctx.db, campaign, d, approved?.reminder_templates));
   } else {
     if (campaign.state !== 'sending') return { outcome: 'skipped-paused' };
     recipient = batch.recipients.get(d.recipient_id);
-    const approved = campaign.approval_detail ? ((campaign.approvalParsed as ApprovalDetail | undefined) ?? (JSON.parse(campaign.approval_detail) as ApprovalDetail)) : undefined;
     if (!recipient || !approved || approved.recipients[d.recipient_id] !== recipientFingerprint(recipient)) {
       await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: recipient ${d.recipient_id} ${recipient ? 'changed' : 'was removed from the registry'}`);
       return { outcome: 'paused-campaign' };
     }
-    let versions = batch.templates.get(campaign.template_id);
-    if (!versions) batch.templates.set(campaign.template_id, (versions = await loadTemplateVersions(ctx.cfg.paths.templates, campaign.template_id)));
-    template = chooseVersion(versions, recipient);
-    if (template && approved.templates[template.meta.language] !== template.sha256) {
-      await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: template ${campaign.template_id}.${template.meta.language} changed`);
-      return { outcome: 'paused-campaign' };
+    // Exactly the approved versions, from the store (template-sources.ts); whether the files
+    // changed since is checked where the operator sends or resumes (checkApproval).
+    let versions = batch.templates.get(campaign.id);
+    if (!versions) {
+      const found = await approvedTemplateVersions(ctx.db, ctx.cfg.paths.templates, campaign.template_id, approved.templates);
+      if (found.problem !== undefined) {
+        await pauseFromWorker(ctx.db, campaign.id, ctx.actor, `needs approval again: ${found.problem}`);
+        return { outcome: 'paused-campaign' };
+      }
+      batch.templates.set(campaign.id, (versions = found.versions));
     }
+    template = chooseVersion(versions, recipient);
   }
 
   let merged;
   let rendered;
   try {
+    if (problem) throw new Error(problem);
     if (!recipient) throw new Error(`recipient ${d.recipient_id} is no longer in the registry`);
     if (!template) throw new Error(`no ${recipient.language} version of template ${templateId} and no fallback`);
     merged = mergeDocument(template, recipient, options);

@@ -10,6 +10,7 @@ import type { CampaignState } from '../store/schema.ts';
 import { appendEvent } from '../store/events.ts';
 import { nowIso, writeTx, type Trx } from '../store/tx.ts';
 import { loadTemplateVersions, type Template } from '../templates/index.ts';
+import { approvedTemplateVersions } from './template-sources.ts';
 
 /**
  * What makes a reminder dispatch different from the note it recalls. Reminders go through the
@@ -17,7 +18,8 @@ import { loadTemplateVersions, type Template } from '../templates/index.ts';
  * are the few decisions those steps ask about them.
  *
  * Template: by convention `<campaign template id>-reminder` (templates/cu-2009-92-reminder.fr.md,
- * .en.md), in the recipient's language, merged with the campaign's reference and reply-by date,
+ * .en.md), the text approved with the campaign (kept in the store: ./template-sources.ts), in the
+ * recipient's language, merged with the campaign's reference and reply-by date,
  * the original's reference and date ({{OriginalReference}}, {{OriginalLetterDate}}) and the
  * reminder's own date (the duty-station day its round ran). Reference: the campaign's own
  * (CU 2009/92 (A)), so replies quoting it are matched the same way.
@@ -38,17 +40,23 @@ export function reminderDispatchId(noteDispatchId: string, key: string): string 
   return `${noteDispatchId.replace(/^note-/, 'reminder-')}-${key}`;
 }
 
-export type ReminderInputs = { recipient: Recipient | undefined; template: Template | undefined; templateId: string; options: MergeOptions };
+/** `problem`: why the approved reminder template cannot be had (the letter then fails). */
+export type ReminderInputs = { recipient: Recipient | undefined; template: Template | undefined; templateId: string; options: MergeOptions; problem?: string };
 
-export async function reminderDocumentInputs(cfg: Config, db: Db, c: Campaign, d: Dispatch): Promise<ReminderInputs> {
+/**
+ * `approved`: the reminder template versions the campaign's approval covers (language -> SHA-256),
+ * rendered from the store; a campaign approved before approvals covered them reads the folder.
+ */
+export async function reminderDocumentInputs(cfg: Config, db: Db, c: Campaign, d: Dispatch, approved: Record<string, string> | undefined): Promise<ReminderInputs> {
   const templateId = reminderTemplateId(c);
   const recipient = await getRecipient(db, d.recipient_id);
-  const versions = await loadTemplateVersions(cfg.paths.templates, templateId);
-  const template = recipient ? chooseVersion(versions, recipient) : undefined;
+  const found = approved ? await approvedTemplateVersions(db, cfg.paths.templates, templateId, approved) : { versions: await loadTemplateVersions(cfg.paths.templates, templateId) };
+  const template = recipient && found.versions ? chooseVersion(found.versions, recipient) : undefined;
   return {
     recipient,
     template,
     templateId,
+    problem: found.problem,
     options: {
       reference: c.reference,
       letterDate: d.letter_date ?? c.letter_date,

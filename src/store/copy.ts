@@ -26,6 +26,7 @@ export const STORE_TABLES: readonly { table: keyof Database; key: string }[] = [
   { table: 'clock', key: 'id' },
   { table: 'users', key: 'name' },
   { table: 'sessions', key: 'id' },
+  { table: 'template_sources', key: 'sha256' },
 ];
 
 /** The only row a freshly migrated store holds (0002_dispatch): the CU series' last number of 2009. */

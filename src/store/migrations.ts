@@ -306,5 +306,23 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           .execute();
       },
     },
+    '0007_template_sources': {
+      async up(db: Kysely<any>) {
+        /**
+         * The exact text of every template version a campaign was approved with, by its SHA-256
+         * (the hash the approval records), written in the approval's transaction. Workers render
+         * from here, not from a templates folder: a worker on another machine needs no files.
+         * Content-addressed, so approving again stores nothing twice.
+         */
+        await db.schema
+          .createTable('template_sources')
+          .addColumn('sha256', 'text', (c) => c.primaryKey())
+          .addColumn('template_id', 'text', (c) => c.notNull())
+          .addColumn('language', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('stored_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

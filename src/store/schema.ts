@@ -211,6 +211,15 @@ export interface DocumentsTable {
   bytes: Uint8Array;
 }
 
+/** The exact text of an approved template version, by its SHA-256 (migration 0007). */
+export interface TemplateSourcesTable {
+  sha256: string;
+  template_id: string;
+  language: string;
+  source: string;
+  stored_at: string;
+}
+
 export interface Database {
   recipients: RecipientsTable;
   campaigns: CampaignsTable;
@@ -226,4 +235,5 @@ export interface Database {
   clock: ClockTable;
   users: UsersTable;
   sessions: SessionsTable;
+  template_sources: TemplateSourcesTable;
 }

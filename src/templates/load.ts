@@ -48,7 +48,7 @@ export function parseTemplateText(raw: string, file: string): Template {
     throw new InputError(`${file}: ${at}front matter: ${key.join('.') || 'document'}: ${issue.message}`);
   }
   const body = lines.slice(end + 1).join('\n');
-  return { meta: parsed.data, body, file, sha256: createHash('sha256').update(raw).digest('hex'), bodyLine: end + 2 };
+  return { meta: parsed.data, body, file, sha256: createHash('sha256').update(raw).digest('hex'), bodyLine: end + 2, source: raw };
 }
 
 /**

@@ -68,4 +68,12 @@ export type UnHeaderMeta = z.infer<typeof unHeaderSchema>;
  * A loaded template file. `body` is the text after the front matter; `bodyLine` is the file line
  * (1-based) where the body starts, so errors name lines of the file (1 when absent).
  */
-export type Template = { meta: TemplateMeta; body: string; file: string; sha256: string; bodyLine?: number };
+export type Template = {
+  meta: TemplateMeta;
+  body: string;
+  file: string;
+  sha256: string;
+  bodyLine?: number;
+  /** The file's exact text (its SHA-256 is `sha256`), kept so an approval can store it. */
+  source?: string;
+};
