@@ -158,6 +158,50 @@ describe('audit verify', () => {
     await batch.destroy();
   });
 
+  it('events written with the COMMIT keep every character, and the chain links across transactions', async () => {
+    const db = await openDb(await freshStore(tmp, 'characters.db'));
+    const awkward = `it's \\ "quoted" \\\\' E'x' $$ -- ; commit; \n\t Côte d’Ivoire Россия 中国 مصر 🇺🇳 \u2028`;
+    await writeTx(db, (trx) => appendEvent(trx, { type: 'campaign.created', campaignId: "c'1", actor: awkward, data: { note: awkward, n: 1 } }));
+    await writeTx(db, async (trx) => {
+      await appendEvent(trx, { type: 'campaign.approved', campaignId: "c'1", actor: 'A. Approver', data: { back: '\\' } });
+      await appendEvent(trx, { type: 'campaign.sending', campaignId: "c'1", actor: 'A. Sender' });
+    });
+    const rows = await allEvents(db);
+    expect(rows.map((r) => r.actor)).toEqual([awkward, 'A. Approver', 'A. Sender']);
+    expect(JSON.parse(rows[0]!.data)).toEqual({ note: awkward, n: 1 });
+    expect(JSON.parse(rows[1]!.data)).toEqual({ back: '\\' });
+    expect(rows.map((r) => r.id)).toEqual([1, 2, 3]);
+    expect(await verifyChain(db)).toEqual({ ok: true, count: 3 });
+    await db.destroy();
+  });
+
+  it('shared transactions: one that throws leaves none of its events; the others in its group are chained and kept', async () => {
+    const db = await openDb(await freshStore(tmp, 'shared.db'));
+    const append = (n: number, fail: boolean) =>
+      writeTx(
+        db,
+        async (trx) => {
+          await appendEvent(trx, { type: 'test.shared', actor: `job ${n}`, data: { n, part: 1 } });
+          await appendEvent(trx, { type: 'test.shared', actor: `job ${n}`, data: { n, part: 2 } });
+          if (fail) throw new Error(`job ${n} failed`);
+          return n;
+        },
+        { shared: true },
+      );
+    // Asked for in the same turn: one transaction, a savepoint each.
+    const results = await Promise.allSettled([append(1, false), append(2, true), append(3, false), append(4, true)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    const rows = await allEvents(db);
+    expect(rows.map((r) => JSON.parse(r.data) as { n: number; part: number })).toEqual([
+      { n: 1, part: 1 },
+      { n: 1, part: 2 },
+      { n: 3, part: 1 },
+      { n: 3, part: 2 },
+    ]);
+    expect(await verifyChain(db)).toEqual({ ok: true, count: 4 });
+    await db.destroy();
+  });
+
   it("detects an edited event's data, naming that event", async () => {
     const sent = (await allEvents()).filter((e) => e.type === 'dispatch.sent')[1]!;
     const c = await copyStore();

@@ -11,7 +11,8 @@ import { loadConfig } from '../src/config.ts';
 import { freePort } from '../src/queue/redis.ts';
 import { ensureRegistryLoaded } from '../src/registry/index.ts';
 import { countRows } from '../src/store/copy.ts';
-import { openDb, openStore, type Db } from '../src/store/db.ts';
+import { CODE_SCHEMA_VERSION, openDb, openStore, type Db } from '../src/store/db.ts';
+import { migrationsFor } from '../src/store/migrations.ts';
 import { appendEvent } from '../src/store/events.ts';
 import { writeTx } from '../src/store/tx.ts';
 import { cli } from './dispatch.fixture.ts';
@@ -23,6 +24,9 @@ import { startPostgres, type TestPostgres } from './helpers/postgres.ts';
  * writers in several processes at once. A private cluster (test/helpers/postgres.ts).
  */
 
+/** The latest migration and how many there are (the status line names both). */
+const LATEST = CODE_SCHEMA_VERSION;
+const MIGRATIONS = Object.keys(migrationsFor('sqlite')).length;
 const ROOT = path.resolve(import.meta.dirname, '..');
 let pgc: TestPostgres;
 let tmp: string;
@@ -86,7 +90,7 @@ describe('store migrate', () => {
     const url = await pgc.createDatabase();
     const env = envWith({ DATABASE_URL: url });
     const [a, b] = await Promise.all([cli(env, ['store', 'migrate']), cli(env, ['store', 'migrate'])]);
-    const line = `PostgreSQL 127.0.0.1:${pgc.port}/${new URL(url).pathname.slice(1)}: schema 0007_template_sources (6 migrations; this version's latest: 0007_template_sources)\n`;
+    const line = `PostgreSQL 127.0.0.1:${pgc.port}/${new URL(url).pathname.slice(1)}: schema ${LATEST} (${MIGRATIONS} migrations; this version's latest: ${LATEST})\n`;
     expect(a).toEqual({ code: 0, stdout: line, stderr: '' });
     expect(b).toEqual({ code: 0, stdout: line, stderr: '' });
     expect(a.stdout).not.toContain(pgc.password);
@@ -95,7 +99,7 @@ describe('store migrate', () => {
   it('SQLite: the file under CHANCERY_HOME, as before', async () => {
     const env = envWith({});
     const r = await cli(env, ['store', 'migrate']);
-    expect(r).toEqual({ code: 0, stdout: `SQLite ${path.join(env.CHANCERY_HOME!, 'chancery.db')}: schema 0007_template_sources (6 migrations; this version's latest: 0007_template_sources)\n`, stderr: '' });
+    expect(r).toEqual({ code: 0, stdout: `SQLite ${path.join(env.CHANCERY_HOME!, 'chancery.db')}: schema ${LATEST} (${MIGRATIONS} migrations; this version's latest: ${LATEST})\n`, stderr: '' });
   });
 
   it('a store whose schema is newer than the code is refused on both engines, exit 3, both versions named', async () => {
@@ -109,7 +113,7 @@ describe('store migrate', () => {
       expect(r).toEqual({
         code: 3,
         stdout: '',
-        stderr: "chancery: the store's schema is newer than this Chancery: it has migration 0099_future; this version knows up to 0007_template_sources. Upgrade Chancery to use this store\n",
+        stderr: `chancery: the store's schema is newer than this Chancery: it has migration 0099_future; this version knows up to ${LATEST}. Upgrade Chancery to use this store\n`,
       });
     }
   });

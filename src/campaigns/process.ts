@@ -15,7 +15,7 @@ import type { DispatchContext, JobInfo } from './context.ts';
 import { pauseFromWorker } from './lifecycle.ts';
 import { noteMessage } from './message.ts';
 import { loadCheckedDocument, storeDocuments, type RenderedDocument } from './documents.ts';
-import { getCampaign, getCampaignForSend, getCampaignForStep, getDispatch, mergeOptionsOf, TERMINAL_STATES, type Dispatch } from './repo.ts';
+import { getCampaign, getCampaignForSend, getCampaignForStep, getDispatch, mergeOptionsOf, OPEN_STATES, TERMINAL_STATES, type Dispatch } from './repo.ts';
 import { approvedTemplateVersions } from './template-sources.ts';
 
 /**
@@ -67,7 +67,7 @@ export async function completeIfDone(trx: Trx, ctx: Pick<DispatchContext, 'actor
     .selectFrom('dispatches')
     .select('id')
     .where('campaign_id', '=', campaignId)
-    .where('state', 'not in', [...TERMINAL_STATES])
+    .where('state', 'in', OPEN_STATES)
     .limit(1)
     .executeTakeFirst();
   if (open) return;

@@ -5,7 +5,7 @@ import type { MergeOptions } from '../merge/index.ts';
 import { isIsoDate } from '../merge/dates.ts';
 import { tableColumns, type Db } from '../store/db.ts';
 import { sql, type Selectable } from 'kysely';
-import type { CampaignsTable, DispatchesTable } from '../store/schema.ts';
+import { DISPATCH_STATES, type CampaignsTable, type DispatchesTable, type DispatchState } from '../store/schema.ts';
 import type { Trx } from '../store/tx.ts';
 
 /** Campaign and dispatch rows: lookups and the small parsing rules shared by every command. */
@@ -79,6 +79,12 @@ export function workerActor(): string {
 }
 
 export const TERMINAL_STATES = ['sent', 'failed', 'cancelled'] as const;
+/**
+ * The others: still open. Queries ask for these by name rather than "not terminal": an index on
+ * (campaign_id, state) then serves them on PostgreSQL too, whose planner otherwise scans the whole
+ * table for a NOT IN when its statistics predate the campaign's rows.
+ */
+export const OPEN_STATES: readonly DispatchState[] = DISPATCH_STATES.filter((s) => !(TERMINAL_STATES as readonly string[]).includes(s));
 
 /** What the send step reads of its campaign: the message's reference and dates. */
 export type SendCampaign = Pick<Campaign, 'id' | 'reference' | 'letter_date' | 'reply_by'>;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { CompiledQuery } from 'kysely';
 import { batches } from './batches.ts';
-import { engineOf, type Engine } from './db.ts';
-import type { Trx } from './tx.ts';
+import { chainOf, type ChainHead, type OpenChain } from './chain.ts';
+import { engineOf, type Db as Trx, type Engine } from './db.ts';
 import type { EventsTable } from './schema.ts';
 
 /**
@@ -84,8 +84,18 @@ function statements(trx: Trx): Statements {
   return s;
 }
 
-/** Appends one event at the head of the chain; returns the stored row. */
+/**
+ * Appends one event at the head of the chain; returns its row. Inside writeTx the row is written
+ * with the transaction's other events just before COMMIT (chain.ts); elsewhere at once.
+ */
 export async function appendEvent(trx: Trx, input: EventInput): Promise<EventsTable> {
+  const chain = chainOf(trx);
+  if (chain) {
+    const row = chainRow(await headOf(trx, chain), input);
+    chain.head = row;
+    chain.pending.push(row);
+    return row;
+  }
   const { head: headQuery, insert } = statements(trx);
   const head = (await trx.executeQuery(headQuery)).rows[0];
   const row = chainRow(head, input);
@@ -100,14 +110,50 @@ export async function appendEvent(trx: Trx, input: EventInput): Promise<EventsTa
  */
 export async function appendEvents(trx: Trx, inputs: readonly EventInput[]): Promise<void> {
   if (inputs.length === 0) return;
-  let head: Pick<EventsTable, 'id' | 'hash'> | undefined = (await trx.executeQuery(statements(trx).head)).rows[0];
+  const chain = chainOf(trx);
+  let head = chain ? await headOf(trx, chain) : (await trx.executeQuery(statements(trx).head)).rows[0];
   const rows: EventsTable[] = [];
   for (const input of inputs) {
     const row = chainRow(head, input);
     rows.push(row);
     head = row;
   }
+  if (chain) {
+    chain.head = head;
+    chain.pending.push(...rows);
+    return;
+  }
+  await writeEvents(trx, rows);
+}
+
+/** The head of an open chain, read from the store the first time it is needed. */
+async function headOf(trx: Trx, chain: OpenChain): Promise<ChainHead | undefined> {
+  if (chain.head === 'unread') chain.head = (await trx.executeQuery(statements(trx).head)).rows[0];
+  return chain.head;
+}
+
+/** Writes event rows already chained (an open chain's pending events), a batch of rows per INSERT. */
+export async function writeEvents(trx: Trx, rows: readonly EventsTable[]): Promise<void> {
   for (const batch of batches(rows)) await trx.insertInto('events').values(batch).execute();
+}
+
+/**
+ * The INSERT of `rows` as one SQL text with the values written in as literals, for PostgreSQL's
+ * simple query protocol, where it can travel with the COMMIT in one round trip (tx.ts). Strings
+ * are E'...' literals with backslashes and quotes doubled: correct whatever
+ * standard_conforming_strings says. Event ids are safe integers.
+ */
+export function eventsInsertSql(rows: readonly EventsTable[]): string {
+  const literal = (v: unknown): string => {
+    if (v === null || v === undefined) return 'null';
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) throw new Error(`events insert: ${v} is not an integer`);
+      return String(v);
+    }
+    return `E'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+  };
+  const values = rows.map((row) => `(${EVENT_COLUMNS.map((c) => literal(row[c])).join(', ')})`);
+  return `insert into events (${EVENT_COLUMNS.join(', ')}) values ${values.join(', ')}`;
 }
 
 /** The row that follows `head` in the chain for `input`. */

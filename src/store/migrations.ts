@@ -324,5 +324,23 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): Record<string, Mig
           .execute();
       },
     },
+    '0008_write_lock': {
+      async up(db: Kysely<any>) {
+        if (!pg) return; // SQLite's write lock is BEGIN IMMEDIATE (tx.ts)
+        /**
+         * The write lock and the audit chain's head in one round trip (tx.ts beginWrite). Volatile,
+         * so the SELECT takes its snapshot after the lock is granted: it sees the head as the last
+         * writer committed it.
+         */
+        await sql`
+          create or replace function chancery_write_lock(lock_key bigint) returns table (id bigint, hash text)
+          language plpgsql volatile as $$
+          begin
+            perform pg_advisory_xact_lock(lock_key);
+            return query select e.id, e.hash from events e order by e.id desc limit 1;
+          end
+          $$`.execute(db);
+      },
+    },
   };
 }

@@ -1,6 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
+import { closeChain, markChain, openChain, rewindChain, type ChainHead, type OpenChain } from './chain.ts';
 import { engineOf, flushWal, type Db } from './db.ts';
+import { eventsInsertSql, writeEvents } from './events.ts';
 
 /** A Kysely handle bound to one open write transaction. */
 export type Trx = Kysely<Database>;
@@ -36,29 +38,48 @@ export const PG_WRITE_LOCK = 4_208_170_002;
 
 /**
  * Starts a write transaction holding the store's write lock: SQLite's BEGIN IMMEDIATE; on
- * PostgreSQL BEGIN and pg_advisory_xact_lock, released by COMMIT or ROLLBACK. Read committed:
- * each statement after the lock sees every commit made before it was granted (the chain's head).
+ * PostgreSQL BEGIN, then chancery_write_lock() (migration 0007), which takes the transaction-level
+ * advisory lock (released by COMMIT or ROLLBACK) and, in a statement of its own after the grant,
+ * reads the chain's head: the head comes back with the lock, in one round trip. Read committed:
+ * each statement after the lock sees every commit made before it was granted.
  */
-async function beginWrite(conn: Trx): Promise<void> {
+async function beginWrite(conn: Trx): Promise<OpenChain['head']> {
   if (engineOf(conn) === 'sqlite') {
     await sql`begin immediate`.execute(conn);
-    return;
+    return 'unread';
   }
   await sql`begin`.execute(conn);
-  await sql`select pg_advisory_xact_lock(${sql.lit(PG_WRITE_LOCK)})`.execute(conn);
+  const { rows } = await sql<ChainHead>`select id, hash from chancery_write_lock(${sql.lit(PG_WRITE_LOCK)})`.execute(conn);
+  return rows[0];
+}
+
+/**
+ * Writes the transaction's pending events and commits. PostgreSQL: the INSERT and the COMMIT go
+ * as one SQL text (simple query protocol), so the lock is let go one round trip after the last
+ * step rather than two.
+ */
+async function commitWrite(conn: Trx, chain: OpenChain): Promise<void> {
+  if (engineOf(conn) === 'postgres' && chain.pending.length > 0) {
+    await sql.raw(`${eventsInsertSql(chain.pending)}; commit`).execute(conn);
+    return;
+  }
+  await writeEvents(conn, chain.pending);
+  await sql`commit`.execute(conn);
 }
 
 /** One BEGIN IMMEDIATE ... COMMIT around `fn`; rolled back if it throws. */
-function ownTx<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
+function ownTx<T>(db: Db, fn: (trx: Trx, chain: OpenChain) => Promise<T>): Promise<T> {
   return db.connection().execute(async (conn) => {
-    await beginWrite(conn);
+    const chain = openChain(conn, await beginWrite(conn));
     try {
-      const value = await fn(conn);
-      await sql`commit`.execute(conn);
+      const value = await fn(conn, chain);
+      await commitWrite(conn, chain);
       return value;
     } catch (err) {
       await sql`rollback`.execute(conn).catch(() => undefined);
       throw err;
+    } finally {
+      closeChain(conn);
     }
   });
 }
@@ -94,17 +115,18 @@ function sharedTx<T>(db: Db, fn: (trx: Trx) => Promise<T>): Promise<T> {
 async function runShared(db: Db, work: SharedWork[]): Promise<void> {
   const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
   try {
-    await ownTx(db, async (conn) => {
-      for (const w of work) {
-        await sql`savepoint shared_tx`.execute(conn);
+    await ownTx(db, async (conn, chain) => {
+      await sql`savepoint shared_tx`.execute(conn);
+      for (const [i, w] of work.entries()) {
+        const mark = markChain(chain);
         try {
           outcomes.push({ ok: true, value: await w.fn(conn) });
-          await sql`release shared_tx`.execute(conn);
         } catch (error) {
           outcomes.push({ ok: false, error });
           await sql`rollback to shared_tx`.execute(conn);
-          await sql`release shared_tx`.execute(conn);
+          rewindChain(chain, mark);
         }
+        await nextSavepoint(conn, i + 1 < work.length);
       }
     });
   } catch (err) {
@@ -117,6 +139,16 @@ async function runShared(db: Db, work: SharedWork[]): Promise<void> {
     if (o.ok) w.resolve(o.value);
     else w.reject(o.error);
   });
+}
+
+/** Releases the savepoint of one shared transaction and, if another follows, takes its own: in one round trip on PostgreSQL. */
+async function nextSavepoint(conn: Trx, another: boolean): Promise<void> {
+  if (engineOf(conn) === 'postgres') {
+    await sql.raw(another ? 'release shared_tx; savepoint shared_tx' : 'release shared_tx').execute(conn);
+    return;
+  }
+  await sql`release shared_tx`.execute(conn);
+  if (another) await sql`savepoint shared_tx`.execute(conn);
 }
 
 /** Per store, the flush scheduled for the commits made in this turn of the event loop. */
